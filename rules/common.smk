@@ -1,0 +1,117 @@
+# Parse-time helpers: subject and frame discovery, input functions, resources.
+# Subjects and their frames are counted when the DAG is built, so adding a subject adds only its
+# own extraction and label jobs, and the shard list of every subject is known up front.
+
+import math
+from pathlib import Path
+
+import auflow
+from snakemake.exceptions import WorkflowError
+from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
+from auflow.io.images import discover_subjects, list_frames
+
+
+wildcard_constraints:
+    subject=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    extractor=r"[a-z][a-z0-9_]*",
+    classifier=r"[a-z][a-z0-9_]*",
+    split=r"[a-z][a-z0-9_]*",
+    shard=r"\d+",
+    fold=r"\d+",
+
+
+VERSION = auflow.__version__
+DATASET = config["dataset"]
+IMAGES = Path(DATASET["root"]) / DATASET["images"]
+LABELS = Path(DATASET["root"]) / DATASET["labels"]
+if not IMAGES.is_dir():
+    raise WorkflowError(
+        f"image folder {IMAGES} not found: set dataset.root / dataset.images in the config, "
+        "or write the demo dataset first (make demo-data)"
+    )
+SUBJECTS = DATASET["subjects"] or discover_subjects(IMAGES)
+if not SUBJECTS:
+    raise WorkflowError(f"no subject folders with images under {IMAGES}")
+FRAMES = {subject: [str(path) for _, path in list_frames(IMAGES / subject)] for subject in SUBJECTS}
+for subject, frames in FRAMES.items():
+    if not frames:
+        raise WorkflowError(f"{IMAGES / subject}: no images for subject {subject}")
+
+FEATURES = config["features"]
+EXTRACTORS = FEATURES["extractors"]
+EVALUATION = config["evaluation"]
+SPLIT = EVALUATION["split"]
+LEAKY = SPLIT in LEAKY_SPLITS
+N_FOLDS = n_folds(SPLIT, SUBJECTS, EVALUATION["k"])
+CLASSIFIERS = {
+    name: section for name, section in config["classifiers"].items() if section["enabled"]
+}
+STUDY = config["study"]
+STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
+
+
+def shard_ids(subject):
+    """Shard ids of a subject: its frames in frame order, cut every features.shard_size."""
+    count = math.ceil(len(FRAMES[subject]) / FEATURES["shard_size"])
+    return [f"{shard:03d}" for shard in range(count)]
+
+
+def get_shard_images(wildcards):
+    size = FEATURES["shard_size"]
+    first = int(wildcards.shard) * size
+    return FRAMES[wildcards.subject][first : first + size]
+
+
+def get_subject_images(wildcards):
+    return FRAMES[wildcards.subject]
+
+
+def get_extractor_params(wildcards):
+    return FEATURES["params"].get(wildcards.extractor, {})
+
+
+def get_feature_shards(wildcards):
+    return [
+        f"results/features/{wildcards.extractor}/{subject}/{shard}.parquet"
+        for subject in SUBJECTS
+        for shard in shard_ids(subject)
+    ]
+
+
+def get_label_sources(wildcards):
+    """The label file(s) of a subject, in either supported format."""
+    subject = wildcards.subject
+    if DATASET["label_format"] == "json":
+        return [LABELS / f"{subject}.json"]
+    for folder in (LABELS / subject, LABELS):
+        files = [folder / f"{subject}_au{au}.txt" for au in config["aus"]]
+        if all(f.exists() for f in files):
+            return files
+    return [LABELS / subject / f"{subject}_au{au}.txt" for au in config["aus"]]
+
+
+def subject_labels():
+    return expand("results/labels/{subject}.parquet", subject=SUBJECTS)
+
+
+def classifier_params(name):
+    return CLASSIFIERS[name]["params"]
+
+
+def metrics_files():
+    return expand(
+        "results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet",
+        split=SPLIT,
+        extractor=EXTRACTORS,
+        classifier=[*CLASSIFIERS, *STUDY_CLASSIFIERS],
+        fold=range(N_FOLDS),
+    )
+
+
+def mem_mb_for_dataset(wildcards, input):
+    """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
+    return max(1000, int(6 * input.size_mb) + 500)
+
+
+def mem_mb_for_shard(wildcards, input):
+    return 1000

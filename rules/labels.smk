@@ -1,0 +1,24 @@
+# Labels: one job per subject, aligning the label file with the images in frame order.
+
+
+rule labels:
+    input:
+        labels=get_label_sources,
+        images=get_subject_images,
+    output:
+        labels="results/labels/{subject}.parquet",
+    log:
+        "logs/labels/{subject}.log",
+    params:
+        label_format=DATASET["label_format"],
+        labels_dir=str(LABELS),
+        aus=config["aus"],
+        version=VERSION,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/features.yaml"
+    script:
+        "../workflow_scripts/labels.py"

@@ -1,0 +1,49 @@
+# The end of the DAG: every fold's metrics in one table, a summary, and plots.
+
+
+rule aggregate_metrics:
+    input:
+        metrics=metrics_files(),
+    output:
+        per_fold="results/metrics/per_fold.parquet",
+        csv=report(
+            "results/metrics/summary.csv",
+            caption="../report/summary.rst",
+            category="Metrics",
+        ),
+        markdown="results/metrics/summary.md",
+    log:
+        "logs/aggregate_metrics.log",
+    params:
+        version=VERSION,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow_scripts/aggregate_metrics.py"
+
+
+rule plot_metrics:
+    input:
+        per_fold="results/metrics/per_fold.parquet",
+    output:
+        f1=report(
+            "results/plots/f1_per_au.png",
+            caption="../report/f1_per_au.rst",
+            category="Metrics",
+        ),
+    log:
+        "logs/plot_metrics.log",
+    params:
+        version=VERSION,
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/report.yaml"
+    script:
+        "../workflow_scripts/plot_metrics.py"

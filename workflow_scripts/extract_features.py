@@ -1,0 +1,18 @@
+"""Rule extract_features: features of one shard of one subject's images."""
+
+from auflow.features.extract import extract_shard, extraction_metadata
+from auflow.io.parquet import write_table
+from auflow.workflow import log_to
+
+log_to(snakemake.log[0])
+extractor = snakemake.wildcards.extractor
+params = dict(snakemake.params.extractor_params)
+table = extract_shard(
+    snakemake.wildcards.subject,
+    list(snakemake.input.images),
+    extractor,
+    params,
+    snakemake.params.face_size,
+)
+metadata = extraction_metadata(extractor, params, snakemake.params.face_size)
+write_table(table, snakemake.output.features, metadata)

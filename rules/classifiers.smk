@@ -15,6 +15,12 @@ for classifier_name in CLASSIFIERS:
             f"logs/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.log",
         benchmark:
             f"benchmarks/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.tsv"
+        conda:
+            "../envs/learn.yaml"
+        threads: 2
+        resources:
+            mem_mb=mem_mb_for_dataset,
+            runtime=120,
         params:
             classifier=classifier_name,
             classifier_params=classifier_params(classifier_name),
@@ -23,12 +29,6 @@ for classifier_name in CLASSIFIERS:
             normalise=FEATURES["normalise"],
             seed=EVALUATION["seed"],
             version=VERSION,
-        threads: 2
-        resources:
-            mem_mb=mem_mb_for_dataset,
-            runtime=120,
-        conda:
-            "../envs/learn.yaml"
         script:
             "../workflow_scripts/classify.py"
 
@@ -41,16 +41,16 @@ rule score:
         metrics="results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet",
     log:
         "logs/score/{split}/{extractor}/{classifier}/fold{fold}.log",
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_for_dataset,
+        runtime=10,
     params:
         aus=config["aus"],
         threshold=config["occurrence_threshold"],
         leaky=LEAKY,
         version=VERSION,
-    threads: 1
-    resources:
-        mem_mb=mem_mb_for_dataset,
-        runtime=10,
-    conda:
-        "../envs/learn.yaml"
     script:
         "../workflow_scripts/score.py"

@@ -8,6 +8,7 @@ from pathlib import Path
 import auflow
 from snakemake.exceptions import WorkflowError
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
+from auflow.io.disfa_txt import label_file
 from auflow.io.images import discover_subjects, list_frames
 
 
@@ -32,7 +33,10 @@ if not IMAGES.is_dir():
 SUBJECTS = DATASET["subjects"] or discover_subjects(IMAGES)
 if not SUBJECTS:
     raise WorkflowError(f"no subject folders with images under {IMAGES}")
-FRAMES = {subject: [str(path) for _, path in list_frames(IMAGES / subject)] for subject in SUBJECTS}
+FRAMES = {
+    subject: [str(path) for _, path in list_frames(IMAGES / subject)]
+    for subject in SUBJECTS
+}
 for subject, frames in FRAMES.items():
     if not frames:
         raise WorkflowError(f"{IMAGES / subject}: no images for subject {subject}")
@@ -44,7 +48,9 @@ SPLIT = EVALUATION["split"]
 LEAKY = SPLIT in LEAKY_SPLITS
 N_FOLDS = n_folds(SPLIT, SUBJECTS, EVALUATION["k"])
 CLASSIFIERS = {
-    name: section for name, section in config["classifiers"].items() if section["enabled"]
+    name: section
+    for name, section in config["classifiers"].items()
+    if section["enabled"]
 }
 STUDY = config["study"]
 STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
@@ -83,11 +89,7 @@ def get_label_sources(wildcards):
     subject = wildcards.subject
     if DATASET["label_format"] == "json":
         return [LABELS / f"{subject}.json"]
-    for folder in (LABELS / subject, LABELS):
-        files = [folder / f"{subject}_au{au}.txt" for au in config["aus"]]
-        if all(f.exists() for f in files):
-            return files
-    return [LABELS / subject / f"{subject}_au{au}.txt" for au in config["aus"]]
+    return [label_file(LABELS, subject, au) for au in config["aus"]]
 
 
 def subject_labels():

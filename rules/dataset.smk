@@ -9,14 +9,14 @@ rule join_dataset:
         dataset="results/dataset/{extractor}.parquet",
     log:
         "logs/join_dataset/{extractor}.log",
-    params:
-        version=VERSION,
+    conda:
+        "../envs/features.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb_for_dataset,
         runtime=30,
-    conda:
-        "../envs/features.yaml"
+    params:
+        version=VERSION,
     script:
         "../workflow_scripts/join_dataset.py"
 
@@ -28,16 +28,16 @@ rule folds:
         folds="results/folds/{split}.parquet",
     log:
         "logs/folds/{split}.log",
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         k=EVALUATION["k"],
         seed=EVALUATION["seed"],
         allow_leaky=EVALUATION["allow_leaky"],
         version=VERSION,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/learn.yaml"
     script:
         "../workflow_scripts/folds.py"

@@ -10,15 +10,15 @@ rule extract_features:
         "logs/extract_features/{extractor}/{subject}/{shard}.log",
     benchmark:
         "benchmarks/extract_features/{extractor}/{subject}/{shard}.tsv"
-    params:
-        extractor_params=get_extractor_params,
-        face_size=FEATURES["face_size"],
-        version=VERSION,
+    conda:
+        "../envs/features.yaml"
     threads: 1
     resources:
         mem_mb=mem_mb_for_shard,
         runtime=60,
-    conda:
-        "../envs/features.yaml"
+    params:
+        extractor_params=get_extractor_params,
+        face_size=FEATURES["face_size"],
+        version=VERSION,
     script:
         "../workflow_scripts/extract_features.py"

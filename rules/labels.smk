@@ -9,16 +9,16 @@ rule labels:
         labels="results/labels/{subject}.parquet",
     log:
         "logs/labels/{subject}.log",
+    conda:
+        "../envs/features.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         label_format=DATASET["label_format"],
         labels_dir=str(LABELS),
         aus=config["aus"],
         version=VERSION,
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/features.yaml"
     script:
         "../workflow_scripts/labels.py"

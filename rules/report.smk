@@ -14,14 +14,14 @@ rule aggregate_metrics:
         markdown="results/metrics/summary.md",
     log:
         "logs/aggregate_metrics.log",
-    params:
-        version=VERSION,
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/report.yaml"
+    params:
+        version=VERSION,
     script:
         "../workflow_scripts/aggregate_metrics.py"
 
@@ -37,13 +37,13 @@ rule plot_metrics:
         ),
     log:
         "logs/plot_metrics.log",
-    params:
-        version=VERSION,
+    conda:
+        "../envs/report.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/report.yaml"
+    params:
+        version=VERSION,
     script:
         "../workflow_scripts/plot_metrics.py"

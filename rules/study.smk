@@ -14,6 +14,12 @@ rule study:
         "logs/study/{split}/{extractor}/{model}/fold{fold}.log",
     benchmark:
         "benchmarks/study/{split}/{extractor}/{model}/fold{fold}.tsv"
+    conda:
+        "../envs/learn.yaml"
+    threads: 2
+    resources:
+        mem_mb=mem_mb_for_dataset,
+        runtime=240,
     params:
         # The journal is kept outside the declared outputs, so a failed or interrupted study
         # keeps its finished trials and a re-run resumes from them.
@@ -26,11 +32,5 @@ rule study:
         normalise=FEATURES["normalise"],
         seed=EVALUATION["seed"],
         version=VERSION,
-    threads: 2
-    resources:
-        mem_mb=mem_mb_for_dataset,
-        runtime=240,
-    conda:
-        "../envs/learn.yaml"
     script:
         "../workflow_scripts/study.py"

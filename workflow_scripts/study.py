@@ -21,13 +21,26 @@ name = study_name(
     [model, fold, p.n_trials, p.inner_splits, p.target, p.threshold, p.normalise, p.seed],
 )
 study, best = run_study(
-    dataset, folds, fold, model, p.n_trials, p.journal, name, p.timeout, p.inner_splits,
-    p.seed, p.target, p.threshold, n_jobs=snakemake.threads,
+    dataset,
+    folds,
+    fold,
+    model,
+    p.n_trials,
+    p.journal,
+    name,
+    p.timeout,
+    p.inner_splits,
+    p.seed,
+    p.target,
+    p.threshold,
+    n_jobs=snakemake.threads,
 )
 pipeline = make_classifier(model, best, random_state=p.seed)
 predictions = predict_fold(dataset, folds, fold, pipeline, p.target, p.threshold, snakemake.threads)
 write_table(study.trials_dataframe(), snakemake.output.trials, {"study": name})
-write_table(predictions, snakemake.output.predictions, {"classifier": f"optuna_{model}", "params": best})
+write_table(
+    predictions, snakemake.output.predictions, {"classifier": f"optuna_{model}", "params": best}
+)
 Path(snakemake.output.best).write_text(
     json.dumps({"study": name, "best_value": study.best_value, "params": best}, indent=2)
 )

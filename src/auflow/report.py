@@ -37,7 +37,10 @@ def markdown_summary(summary: pd.DataFrame, metric: str = "f1") -> str:
     lines = ["# auflow metrics summary", ""]
     for (extractor, split, leaky), part in summary.groupby(["extractor", "split", "leaky"]):
         warning = " (LEAKY: frames of test subjects are in training)" if leaky else ""
-        lines += [f"## {metric.upper()} per AU: features `{extractor}`, split `{split}`{warning}", ""]
+        lines += [
+            f"## {metric.upper()} per AU: features `{extractor}`, split `{split}`{warning}",
+            "",
+        ]
         stats = part.groupby(["classifier", "au"])[metric].agg(["mean", "std"])
         cell = stats["mean"].map("{:.3f}".format) + " ± " + stats["std"].map("{:.3f}".format)
         table = cell.unstack("au")
@@ -45,16 +48,28 @@ def markdown_summary(summary: pd.DataFrame, metric: str = "f1") -> str:
         ordered = [c for c in table.columns if c != "mean"] + ["mean"]
         lines += [_markdown(table[ordered].reset_index()), ""]
         means = part[part["au"] == 0].groupby(["classifier", "fold"])[SUMMARY_METRICS].mean()
-        lines += [f"### Mean over AUs, per fold (`{split}`)", "", _markdown(means.round(3).reset_index()), ""]
+        lines += [
+            f"### Mean over AUs, per fold (`{split}`)",
+            "",
+            _markdown(means.round(3).reset_index()),
+            "",
+        ]
     base = summary[summary["au"] != 0].groupby(["au_name"])[["base_rate", "support", "n"]].mean()
-    lines += ["## Base rate of occurrence per AU (mean over folds)", "", _markdown(base.round(3).reset_index()), ""]
+    lines += [
+        "## Base rate of occurrence per AU (mean over folds)",
+        "",
+        _markdown(base.round(3).reset_index()),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def _markdown(table: pd.DataFrame) -> str:
     header = "| " + " | ".join(map(str, table.columns)) + " |"
     rule = "|" + "|".join("---" for _ in table.columns) + "|"
-    rows = ["| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    rows = [
+        "| " + " | ".join(_cell(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *rows])
 
 
@@ -95,8 +110,13 @@ def label_metrics(
     """Prefix one fold's metrics (``au, metric, value, n_pos, n, note``) with what they are of."""
     labelled = metrics.copy()
     for position, (name, value) in enumerate(
-        [("extractor", extractor), ("classifier", classifier), ("split", split),
-         ("leaky", bool(leaky)), ("fold", int(fold))]
+        [
+            ("extractor", extractor),
+            ("classifier", classifier),
+            ("split", split),
+            ("leaky", bool(leaky)),
+            ("fold", int(fold)),
+        ]
     ):
         labelled.insert(position, name, value)
     return labelled

@@ -83,7 +83,9 @@ def study_name(*parts) -> str:
     resumes from its journal only when re-run on exactly the same problem."""
     digest = hashlib.sha256()
     for part in parts:
-        digest.update(part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode())
+        digest.update(
+            part if isinstance(part, bytes) else json.dumps(part, sort_keys=True).encode()
+        )
     return digest.hexdigest()[:16]
 
 

@@ -15,7 +15,7 @@ METADATA_KEY = b"auflow"
 
 
 def write_table(table: pd.DataFrame, path: str | Path, metadata: dict | None = None) -> None:
-    """Write ``table`` to ``path`` as Parquet, with ``metadata`` (JSON-able) stored under ``auflow``.
+    """Write ``table`` to ``path`` as Parquet, ``metadata`` (JSON-able) stored under ``auflow``.
 
     The file is written next to its destination and renamed into place, so a failed or
     interrupted job never leaves a half-written table for a re-run to trust.

@@ -103,7 +103,8 @@ def fit_predict_au(
 
     Returns
     -------
-    ``{"c": (n_test,) int8 occurrence, "p": (n_test,) float score, "r": intensity (intensity only)}``
+    ``{"c": (n_test,) int8 occurrence, "p": (n_test,) float score}``, plus ``"r"``, the
+    predicted intensity, when ``target`` is ``"intensity"``.
     """
     labels = (train_target >= threshold).astype(np.int8) if target == "occurrence" else train_target
     classes = np.unique(labels)

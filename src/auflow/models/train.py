@@ -60,7 +60,9 @@ def predict_fold(
     columns = feature_columns(dataset)
     features = table[columns].to_numpy(np.float32)
     aus = au_columns(dataset)
-    results = Parallel(n_jobs=n_jobs)(
+    # Threads: the learners release the GIL in their numeric cores, and a process pool would
+    # cost more to start and to copy the features into than a small fold takes to fit.
+    results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(fit_predict_au)(
             pipeline,
             features[~is_test],

@@ -1,0 +1,63 @@
+"""Shared fixtures: a tiny generated dataset and real Snakemake runs on it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auflow.demo import generate_demo_dataset
+
+REPO = Path(__file__).resolve().parents[1]
+SNAKEFILE = REPO / "Snakefile"
+
+# Small enough for two cores in a minute or two, big enough for 3 subject-exclusive folds with
+# two training subjects each (the study's inner split needs two) and several shards a subject.
+TINY = {"subjects": 3, "frames": 24, "size": 48, "seed": 3}
+TINY_CONFIG = {
+    "dataset": {"root": "data"},
+    "features": {"face_size": 48, "shard_size": 10, "extractors": ["gabor_hist_seed"]},
+    "evaluation": {"split": "group_kfold", "k": 3, "seed": 0},
+    "classifiers": {
+        "svm_linear": {"params": {"C": 0.1, "class_weight": "balanced"}},
+        "random_forest": {"params": {"n_estimators": 10, "class_weight": "balanced"}},
+        "decision_tree": {"params": {"max_depth": 4}},
+        "naive_bayes": {},
+        "knn": {"params": {"n_neighbors": 3}},
+    },
+    "study": {"model": "svm_linear", "n_trials": 2, "inner_splits": 2},
+}
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real workflow in ``workdir``; output is captured and shown when it fails."""
+    command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), *args]
+    result = subprocess.run(command, cwd=workdir, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"snakemake {' '.join(args)} failed ({result.returncode}):\n"
+            f"{result.stdout[-4000:]}\n{result.stderr[-8000:]}"
+        )
+    return result
+
+
+def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
+    """A working folder with a generated dataset under data/ and a config.yaml."""
+    path.mkdir(parents=True, exist_ok=True)
+    sizes = {**TINY, **dataset}
+    generate_demo_dataset(
+        path / "data", sizes["subjects"], sizes["frames"], sizes["size"], sizes["seed"]
+    )
+    (path / "config.yaml").write_text(yaml.safe_dump(config or TINY_CONFIG))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory) -> Path:
+    """A complete run of the whole DAG on the tiny dataset (shared: it is the slow part)."""
+    workdir = make_workdir(tmp_path_factory.mktemp("pipeline"))
+    snakemake(workdir, "--cores", "2")
+    return workdir

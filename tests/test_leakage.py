@@ -1,0 +1,65 @@
+"""Known-answer test: a frame-level split rewards recognising the person, a subject split does not.
+
+In the synthetic data below, whether the AU is present depends only on who the subject is, and
+the features only say who the subject is. Nothing generalises to a new person, so an honest
+evaluation must score at chance; the seed notebook's random frame split scores near perfect.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.neighbors import KNeighborsClassifier
+
+from auflow.evaluation.metrics import occurrence_metrics
+from auflow.evaluation.splits import make_folds
+
+# Many subjects, few frames each: with a dozen subjects, "chance" is itself a coin flip per
+# subject and swings by +-0.15; 96 subjects keep it within a few hundredths of 0.5.
+N_SUBJECTS = 96
+N_FRAMES = 25
+N_FEATURES = 8
+
+
+@pytest.fixture(scope="module")
+def identity_only_data():
+    """Keys (subject, frame), features (n, N_FEATURES) float64, occurrence (n,) int8."""
+    rng = np.random.default_rng(0)
+    subject_index = np.repeat(np.arange(N_SUBJECTS), N_FRAMES)
+    subject_occurrence = rng.permutation(np.arange(N_SUBJECTS) % 2).astype(np.int8)
+    subject_offset = rng.normal(size=(N_SUBJECTS, N_FEATURES))
+    noise = 0.1 * rng.normal(size=(len(subject_index), N_FEATURES))
+    features = subject_offset[subject_index] + noise
+    keys = pd.DataFrame(
+        {
+            "subject": np.array([f"S{i:03d}" for i in range(N_SUBJECTS)])[subject_index],
+            "frame": np.tile(np.arange(1, N_FRAMES + 1), N_SUBJECTS),
+        }
+    )
+    return keys, features, subject_occurrence[subject_index]
+
+
+def cross_validated_metrics(keys, features, occurrence, split):
+    """Occurrence metrics of out-of-fold kNN predictions, as {metric: value}."""
+    folds = make_folds(keys, split, k=3, seed=0, allow_leaky=True)
+    # make_folds sorts by (subject, frame); the fixture's rows are already in that order.
+    assert (folds[["subject", "frame"]].to_numpy() == keys[["subject", "frame"]].to_numpy()).all()
+    fold = folds["fold"].to_numpy()
+    predicted = np.empty_like(occurrence)
+    for test_fold in np.unique(fold):
+        test = fold == test_fold
+        model = KNeighborsClassifier(n_neighbors=5).fit(features[~test], occurrence[~test])
+        predicted[test] = model.predict(features[test])
+    table = occurrence_metrics(occurrence, predicted)
+    return dict(zip(table["metric"], table["value"], strict=True))
+
+
+def test_subject_exclusive_split_scores_at_chance(identity_only_data):
+    metrics = cross_validated_metrics(*identity_only_data, split="group_kfold")
+    assert metrics["balanced_accuracy"] == pytest.approx(0.5, abs=0.2)
+    assert metrics["f1"] < 0.75
+
+
+def test_random_frame_split_scores_near_perfect(identity_only_data):
+    metrics = cross_validated_metrics(*identity_only_data, split="random_frames")
+    assert metrics["balanced_accuracy"] > 0.9
+    assert metrics["f1"] > 0.9

@@ -1,0 +1,202 @@
+"""The whole DAG, run for real by Snakemake on a tiny generated dataset."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
+
+from auflow.demo import DISFA_AUS, generate_demo_dataset
+from auflow.features.descriptors import make_extractor
+from auflow.io.images import load_faces
+from auflow.io.parquet import read_metadata, read_table
+
+from conftest import TINY, TINY_CONFIG, snakemake
+
+AU_COLUMNS = [f"AU{au:02d}" for au in DISFA_AUS]
+EXTRACTOR = TINY_CONFIG["features"]["extractors"][0]
+
+
+def job_counts(dry_run_output: str) -> dict[str, int]:
+    """The 'Job stats' table of a dry run: rule name -> number of jobs."""
+    counts = {}
+    if "Job stats:" not in dry_run_output:
+        return counts
+    table = dry_run_output.split("Job stats:", 1)[1]
+    for line in table.splitlines()[3:]:
+        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    counts.pop("total", None)
+    return counts
+
+
+def test_feature_shards_cover_every_frame_once(pipeline_run):
+    shards_per_subject = math.ceil(TINY["frames"] / TINY_CONFIG["features"]["shard_size"])
+    for subject in ("SN001", "SN002", "SN003"):
+        paths = sorted((pipeline_run / f"results/features/{EXTRACTOR}/{subject}").glob("*.parquet"))
+        assert len(paths) == shards_per_subject
+        frames = np.concatenate([read_table(p)["frame"].to_numpy() for p in paths])
+        assert frames.tolist() == list(range(1, TINY["frames"] + 1))
+
+
+def test_feature_shards_record_their_provenance(pipeline_run):
+    path = pipeline_run / f"results/features/{EXTRACTOR}/SN001/000.parquet"
+    metadata = read_metadata(path)
+    assert metadata["extractor"] == EXTRACTOR
+    assert metadata["face_size"] == TINY_CONFIG["features"]["face_size"]
+    assert "auflow_version" in metadata
+
+
+def test_dataset_has_one_row_per_frame_with_labels_and_features(pipeline_run):
+    dataset = read_table(pipeline_run / f"results/dataset/{EXTRACTOR}.parquet")
+    assert len(dataset) == TINY["subjects"] * TINY["frames"]
+    assert list(dataset.columns[:2]) == ["subject", "frame"]
+    assert [c for c in dataset.columns if c.startswith("AU")] == AU_COLUMNS
+    features = dataset.columns[2 + len(AU_COLUMNS) :]
+    assert len(features) == 20
+    assert all(dataset[c].dtype == np.float32 for c in features)
+    assert not dataset.duplicated(["subject", "frame"]).any()
+    # each seed histogram is normalised
+    np.testing.assert_allclose(dataset[features].sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_labels_follow_frame_numbers_not_listing_order(pipeline_run):
+    # File names are 1.png ... 24.png, so listing order (1, 10, 11, ...) differs from frame order.
+    labels = read_table(pipeline_run / "results/labels/SN002.parquet")
+    elements = json.loads((pipeline_run / "data/json/SN002.json").read_text())
+    assert labels["frame"].tolist() == list(range(1, len(elements) + 1))
+    for position, element in enumerate(elements):
+        row = labels.loc[labels["frame"] == position + 1].iloc[0]
+        assert [row[f"AU{au:02d}"] for au in DISFA_AUS] == [element[f"au{au}"] for au in DISFA_AUS]
+
+
+def test_a_frame_lands_on_its_own_features(pipeline_run):
+    dataset = read_table(pipeline_run / f"results/dataset/{EXTRACTOR}.parquet")
+    extractor = make_extractor(EXTRACTOR, TINY_CONFIG["features"].get("params", {}).get(EXTRACTOR))
+    features = dataset.columns[2 + len(AU_COLUMNS) :]
+    elements = json.loads((pipeline_run / "data/json/SN003.json").read_text())
+    for frame in (2, 10, 19):  # 10.png lists before 2.png: alignment by number, not by name
+        face = load_faces([pipeline_run / f"data/croppedImg/SN003/{frame}.png"], 48)
+        row = dataset[(dataset["subject"] == "SN003") & (dataset["frame"] == frame)].iloc[0]
+        np.testing.assert_allclose(row[features].to_numpy(float), extractor.transform(face)[0])
+        assert row["AU12"] == elements[frame - 1]["au12"]
+
+
+def test_folds_are_subject_exclusive(pipeline_run):
+    folds = read_table(pipeline_run / "results/folds/group_kfold.parquet")
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    assert folds.groupby("subject")["fold"].nunique().max() == 1
+    for path in (pipeline_run / "results/predictions").rglob("fold*.parquet"):
+        fold = int(path.stem.removeprefix("fold"))
+        predictions = read_table(path)
+        test_subjects = set(folds.loc[folds["fold"] == fold, "subject"])
+        assert set(predictions["subject"]) == test_subjects
+        assert (predictions["fold"] == fold).all()
+
+
+def test_every_classifier_predicts_every_fold(pipeline_run):
+    classifiers = [*TINY_CONFIG["classifiers"], f"optuna_{TINY_CONFIG['study']['model']}"]
+    root = pipeline_run / f"results/predictions/group_kfold/{EXTRACTOR}"
+    for classifier in classifiers:
+        for fold in range(3):
+            predictions = read_table(root / classifier / f"fold{fold}.parquet")
+            for au in AU_COLUMNS:
+                assert set(predictions[f"{au}_c"].unique()) <= {0, 1}
+                assert np.isfinite(predictions[f"{au}_p"]).all()
+
+
+def test_metrics_equal_sklearn_on_the_saved_predictions(pipeline_run):
+    dataset = read_table(pipeline_run / f"results/dataset/{EXTRACTOR}.parquet")
+    threshold = 2
+    checked = 0
+    for path in (pipeline_run / "results/metrics/group_kfold").rglob("fold*.parquet"):
+        metrics = read_table(path)
+        predictions = read_table(
+            pipeline_run
+            / "results/predictions"
+            / path.relative_to(pipeline_run / "results/metrics")
+        )
+        joined = predictions.merge(dataset, on=["subject", "frame"])
+        for au in DISFA_AUS:
+            truth = (joined[f"AU{au:02d}"] >= threshold).astype(int)
+            predicted = joined[f"AU{au:02d}_c"]
+            values = metrics[metrics["au"] == au].set_index("metric")["value"]
+            assert values["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
+            assert values["base_rate"] == pytest.approx(truth.mean())
+            if truth.sum() > 0:
+                assert values["recall"] == pytest.approx(recall_score(truth, predicted))
+                assert values["f1"] == pytest.approx(f1_score(truth, predicted))
+                checked += 1
+            else:
+                assert np.isnan(values["f1"])
+                assert metrics.set_index(["au", "metric"]).loc[(au, "f1"), "note"] != ""
+            if predicted.sum() > 0:
+                assert values["precision"] == pytest.approx(precision_score(truth, predicted))
+        defined = metrics["value"].dropna()
+        ratios = metrics[metrics["metric"] != "mae"]["value"].dropna()
+        assert len(defined) > 0 and ((ratios >= 0) & (ratios <= 1)).all()
+    assert checked > 0
+
+
+def test_summary_lists_classifier_au_and_fold(pipeline_run):
+    summary = pd.read_csv(pipeline_run / "results/metrics/summary.csv")
+    n_classifiers = len(TINY_CONFIG["classifiers"]) + 1
+    # one row per classifier x fold x (12 AUs + the mean over AUs)
+    assert len(summary) == n_classifiers * 3 * (len(DISFA_AUS) + 1)
+    for column in ("f1", "precision", "recall", "accuracy", "support", "base_rate"):
+        assert column in summary.columns
+    assert not summary["leaky"].any()
+    markdown = (pipeline_run / "results/metrics/summary.md").read_text()
+    assert "| svm_linear |" in markdown and "AU26" in markdown
+    assert (pipeline_run / "results/plots/f1_per_au.png").stat().st_size > 1000
+
+
+def test_study_keeps_its_trials_and_best_parameters(pipeline_run):
+    root = pipeline_run / f"results/study/group_kfold/{EXTRACTOR}/svm_linear"
+    for fold in range(3):
+        trials = read_table(root / f"fold{fold}/trials.parquet")
+        assert len(trials) == TINY_CONFIG["study"]["n_trials"]
+        best = json.loads((root / f"fold{fold}/best.json").read_text())
+        assert best["best_value"] == pytest.approx(trials["value"].max())
+        assert 1e-3 <= best["params"]["C"] <= 10
+
+
+def test_unchanged_tree_schedules_nothing(pipeline_run):
+    result = snakemake(pipeline_run, "--dry-run")
+    assert job_counts(result.stdout) == {}
+    assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(pipeline_run, workdir, symlinks=True)
+    extra = tmp_path / "extra"
+    generate_demo_dataset(extra, TINY["subjects"] + 1, TINY["frames"], TINY["size"], seed=9)
+    shutil.copytree(extra / "croppedImg/SN004", workdir / "data/croppedImg/SN004")
+    shutil.copy2(extra / "json/SN004.json", workdir / "data/json/SN004.json")
+
+    result = snakemake(workdir, "--dry-run")
+    counts = job_counts(result.stdout)
+    shards = math.ceil(TINY["frames"] / TINY_CONFIG["features"]["shard_size"])
+    assert counts["extract_features"] == shards
+    assert counts["labels"] == 1
+    scheduled = re.findall(r"output: (results/features/\S+?\.parquet)", result.stdout)
+    assert len(scheduled) == shards and all("/SN004/" in path for path in scheduled)
+    assert re.findall(r"output: (results/labels/\S+?\.parquet)", result.stdout) == [
+        "results/labels/SN004.parquet"
+    ]
+    # what depends on the whole dataset runs again
+    assert counts["join_dataset"] == 1 and counts["aggregate_metrics"] == 1
+
+
+def test_workflow_lint_is_clean(pipeline_run):
+    result = snakemake(pipeline_run, "--lint")
+    assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr

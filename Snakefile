@@ -27,10 +27,11 @@ rule all:
         "results/metrics/summary.md",
         "results/metrics/summary.csv",
         "results/plots/f1_per_au.png",
+        leakage_outputs(),
         expand(
             "results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
             split=SPLIT,
             extractor=EXTRACTORS,
             model=[STUDY["model"]] if STUDY["enabled"] else [],
-            fold=range(N_FOLDS),
+            fold=fold_numbers(SPLIT),
         ),

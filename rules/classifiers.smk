@@ -1,5 +1,5 @@
-# One rule per enabled classifier (classify_<name>), each run per extractor x fold, then one
-# scoring rule shared by every model's predictions (the classifiers' and the study's).
+# One rule per enabled classifier (classify_<name>), each run per split x extractor x fold:
+# fit on the training subjects, predict the test fold once, score the predictions.
 
 for classifier_name in CLASSIFIERS:
 
@@ -11,6 +11,7 @@ for classifier_name in CLASSIFIERS:
             folds="results/folds/{split}.parquet",
         output:
             predictions=f"results/predictions/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.parquet",
+            metrics=f"results/metrics/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.parquet",
         log:
             f"logs/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.log",
         benchmark:
@@ -27,30 +28,10 @@ for classifier_name in CLASSIFIERS:
             target=EVALUATION["target"],
             threshold=config["occurrence_threshold"],
             normalise=FEATURES["normalise"],
+            tune_threshold=EVALUATION["tune_threshold"],
             seed=EVALUATION["seed"],
+            aus=config["aus"],
+            leaky=is_leaky,
             version=VERSION,
         script:
             "../workflow_scripts/classify.py"
-
-
-rule score:
-    input:
-        predictions="results/predictions/{split}/{extractor}/{classifier}/fold{fold}.parquet",
-        dataset="results/dataset/{extractor}.parquet",
-    output:
-        metrics="results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet",
-    log:
-        "logs/score/{split}/{extractor}/{classifier}/fold{fold}.log",
-    conda:
-        "../envs/learn.yaml"
-    threads: 1
-    resources:
-        mem_mb=mem_mb_for_dataset,
-        runtime=10,
-    params:
-        aus=config["aus"],
-        threshold=config["occurrence_threshold"],
-        leaky=LEAKY,
-        version=VERSION,
-    script:
-        "../workflow_scripts/score.py"

@@ -45,8 +45,10 @@ FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
 EVALUATION = config["evaluation"]
 SPLIT = EVALUATION["split"]
-LEAKY = SPLIT in LEAKY_SPLITS
-N_FOLDS = n_folds(SPLIT, SUBJECTS, EVALUATION["k"])
+# The leakage comparison pairs the configured split with the notebook's random frame split
+# (or, if random frames are what is configured, with subject-exclusive group k-fold).
+COMPARED_SPLIT = "group_kfold" if SPLIT in LEAKY_SPLITS else "random_frames"
+COMPARE = EVALUATION["leakage_comparison"]
 CLASSIFIERS = {
     name: section
     for name, section in config["classifiers"].items()
@@ -100,14 +102,42 @@ def classifier_params(name):
     return CLASSIFIERS[name]["params"]
 
 
+def fold_numbers(split):
+    return range(n_folds(split, SUBJECTS, EVALUATION["k"]))
+
+
+def split_metrics(split, classifiers):
+    return [
+        f"results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet"
+        for extractor in EXTRACTORS
+        for classifier in classifiers
+        for fold in fold_numbers(split)
+    ]
+
+
 def metrics_files():
-    return expand(
-        "results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet",
-        split=SPLIT,
-        extractor=EXTRACTORS,
-        classifier=[*CLASSIFIERS, *STUDY_CLASSIFIERS],
-        fold=range(N_FOLDS),
+    """Every fold's metrics: all models on the configured split, and the classifiers (not the
+    studies) on the compared split when the leakage comparison is on."""
+    files = split_metrics(SPLIT, [*CLASSIFIERS, *STUDY_CLASSIFIERS])
+    if COMPARE:
+        files += split_metrics(COMPARED_SPLIT, CLASSIFIERS)
+    return files
+
+
+def leakage_outputs():
+    return (
+        ["results/metrics/leakage.md", "results/metrics/leakage.csv"] if COMPARE else []
     )
+
+
+def is_leaky(wildcards):
+    return wildcards.split in LEAKY_SPLITS
+
+
+def allow_leaky(wildcards):
+    """random_frames is refused unless the user said so, or asked for the comparison."""
+    compared = COMPARE and wildcards.split == COMPARED_SPLIT
+    return EVALUATION["allow_leaky"] or compared
 
 
 def mem_mb_for_dataset(wildcards, input):

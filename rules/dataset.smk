@@ -37,7 +37,7 @@ rule folds:
     params:
         k=EVALUATION["k"],
         seed=EVALUATION["seed"],
-        allow_leaky=EVALUATION["allow_leaky"],
+        allow_leaky=allow_leaky,
         version=VERSION,
     script:
         "../workflow_scripts/folds.py"

@@ -47,3 +47,29 @@ rule plot_metrics:
         version=VERSION,
     script:
         "../workflow_scripts/plot_metrics.py"
+
+
+rule leakage_comparison:
+    input:
+        per_fold="results/metrics/per_fold.parquet",
+    output:
+        csv=report(
+            "results/metrics/leakage.csv",
+            caption="../report/leakage.rst",
+            category="Leakage",
+        ),
+        markdown="results/metrics/leakage.md",
+    log:
+        "logs/leakage_comparison.log",
+    conda:
+        "../envs/report.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        split=SPLIT,
+        compared=COMPARED_SPLIT,
+        version=VERSION,
+    script:
+        "../workflow_scripts/leakage_comparison.py"

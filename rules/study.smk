@@ -10,6 +10,7 @@ rule study:
         trials="results/study/{split}/{extractor}/{model}/fold{fold}/trials.parquet",
         best="results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
         predictions="results/predictions/{split}/{extractor}/optuna_{model}/fold{fold}.parquet",
+        metrics="results/metrics/{split}/{extractor}/optuna_{model}/fold{fold}.parquet",
     log:
         "logs/study/{split}/{extractor}/{model}/fold{fold}.log",
     benchmark:
@@ -30,7 +31,10 @@ rule study:
         target=EVALUATION["target"],
         threshold=config["occurrence_threshold"],
         normalise=FEATURES["normalise"],
+        tune_threshold=EVALUATION["tune_threshold"],
         seed=EVALUATION["seed"],
+        aus=config["aus"],
+        leaky=is_leaky,
         version=VERSION,
     script:
         "../workflow_scripts/study.py"

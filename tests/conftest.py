@@ -15,11 +15,12 @@ REPO = Path(__file__).resolve().parents[1]
 SNAKEFILE = REPO / "Snakefile"
 
 # Small enough for two cores in a minute or two, big enough for 3 subject-exclusive folds with
-# two training subjects each (the study's inner split needs two) and several shards a subject.
-TINY = {"subjects": 3, "frames": 24, "size": 48, "seed": 3}
+# at least two training subjects each (the inner splits need two), AUs with positive frames,
+# and several shards a subject, the last one partial.
+TINY = {"subjects": 4, "frames": 40, "size": 48, "seed": 0}
 TINY_CONFIG = {
     "dataset": {"root": "data"},
-    "features": {"face_size": 48, "shard_size": 10, "extractors": ["gabor_hist_seed"]},
+    "features": {"face_size": 48, "shard_size": 16, "extractors": ["gabor_hist_seed"]},
     "evaluation": {"split": "group_kfold", "k": 3, "seed": 0},
     "classifiers": {
         "svm_linear": {"params": {"C": 0.1, "class_weight": "balanced"}},

@@ -27,11 +27,11 @@ def test_label_count_mismatch_names_both_files_and_counts(tmp_path):
 
     assert result.returncode != 0
     log = (workdir / "logs/labels/SN002.log").read_text()
-    assert "data/json/SN002.json has 23 frames" in log
-    assert "data/croppedImg/SN002 has 24 images" in log
+    assert "data/json/SN002.json has 39 frames" in log
+    assert "data/croppedImg/SN002 has 40 images" in log
     assert not (workdir / "results/labels/SN002.parquet").exists()
     # the healthy subject's labels were written and survive
-    assert len(read_table(workdir / "results/labels/SN001.parquet")) == 24
+    assert len(read_table(workdir / "results/labels/SN001.parquet")) == 40
 
     # once the file is fixed, a re-run does only what is missing
     labels_path.write_text(json.dumps(elements))

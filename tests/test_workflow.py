@@ -40,7 +40,7 @@ def job_counts(dry_run_output: str) -> dict[str, int]:
 
 def test_feature_shards_cover_every_frame_once(pipeline_run):
     shards_per_subject = math.ceil(TINY["frames"] / TINY_CONFIG["features"]["shard_size"])
-    for subject in ("SN001", "SN002", "SN003"):
+    for subject in ("SN001", "SN002", "SN003", "SN004"):
         paths = sorted((pipeline_run / f"results/features/{EXTRACTOR}/{subject}").glob("*.parquet"))
         assert len(paths) == shards_per_subject
         frames = np.concatenate([read_table(p)["frame"].to_numpy() for p in paths])
@@ -70,8 +70,8 @@ def test_dataset_has_one_row_per_frame_with_labels_and_features(pipeline_run):
 
 def test_labels_follow_frame_numbers_not_listing_order(pipeline_run):
     # File names are 1.png ... 24.png, so listing order (1, 10, 11, ...) differs from frame order.
-    labels = read_table(pipeline_run / "results/labels/SN002.parquet")
-    elements = json.loads((pipeline_run / "data/json/SN002.json").read_text())
+    labels = read_table(pipeline_run / "results/labels/SN004.parquet")
+    elements = json.loads((pipeline_run / "data/json/SN004.json").read_text())
     assert labels["frame"].tolist() == list(range(1, len(elements) + 1))
     for position, element in enumerate(elements):
         row = labels.loc[labels["frame"] == position + 1].iloc[0]
@@ -80,10 +80,11 @@ def test_labels_follow_frame_numbers_not_listing_order(pipeline_run):
 
 def test_a_frame_lands_on_its_own_features(pipeline_run):
     dataset = read_table(pipeline_run / f"results/dataset/{EXTRACTOR}.parquet")
-    extractor = make_extractor(EXTRACTOR, TINY_CONFIG["features"].get("params", {}).get(EXTRACTOR))
+    params = TINY_CONFIG["features"].get("params", {}).get(EXTRACTOR)
+    extractor = make_extractor(EXTRACTOR, params).fit()
     features = dataset.columns[2 + len(AU_COLUMNS) :]
     elements = json.loads((pipeline_run / "data/json/SN003.json").read_text())
-    for frame in (2, 10, 19):  # 10.png lists before 2.png: alignment by number, not by name
+    for frame in (2, 10, 19, 33):  # 10.png lists before 2.png: alignment by number, not by name
         face = load_faces([pipeline_run / f"data/croppedImg/SN003/{frame}.png"], 48)
         row = dataset[(dataset["subject"] == "SN003") & (dataset["frame"] == frame)].iloc[0]
         np.testing.assert_allclose(row[features].to_numpy(float), extractor.transform(face)[0])
@@ -94,7 +95,7 @@ def test_folds_are_subject_exclusive(pipeline_run):
     folds = read_table(pipeline_run / "results/folds/group_kfold.parquet")
     assert sorted(folds["fold"].unique()) == [0, 1, 2]
     assert folds.groupby("subject")["fold"].nunique().max() == 1
-    for path in (pipeline_run / "results/predictions").rglob("fold*.parquet"):
+    for path in (pipeline_run / "results/predictions/group_kfold").rglob("fold*.parquet"):
         fold = int(path.stem.removeprefix("fold"))
         predictions = read_table(path)
         test_subjects = set(folds.loc[folds["fold"] == fold, "subject"])
@@ -148,12 +149,18 @@ def test_metrics_equal_sklearn_on_the_saved_predictions(pipeline_run):
 
 def test_summary_lists_classifier_au_and_fold(pipeline_run):
     summary = pd.read_csv(pipeline_run / "results/metrics/summary.csv")
-    n_classifiers = len(TINY_CONFIG["classifiers"]) + 1
+    honest = summary[summary["split"] == "group_kfold"]
+    n_classifiers = len(TINY_CONFIG["classifiers"]) + 1  # and the study's tuned model
     # one row per classifier x fold x (12 AUs + the mean over AUs)
-    assert len(summary) == n_classifiers * 3 * (len(DISFA_AUS) + 1)
+    assert len(honest) == n_classifiers * 3 * (len(DISFA_AUS) + 1)
+    assert not honest.duplicated(["classifier", "fold", "au"]).any()
     for column in ("f1", "precision", "recall", "accuracy", "support", "base_rate"):
         assert column in summary.columns
-    assert not summary["leaky"].any()
+    assert not honest["leaky"].any()
+    # the leakage comparison's random frame split is there, and marked leaky
+    leaky = summary[summary["split"] == "random_frames"]
+    assert len(leaky) == len(TINY_CONFIG["classifiers"]) * 3 * (len(DISFA_AUS) + 1)
+    assert leaky["leaky"].all()
     markdown = (pipeline_run / "results/metrics/summary.md").read_text()
     assert "| svm_linear |" in markdown and "AU26" in markdown
     assert (pipeline_run / "results/plots/f1_per_au.png").stat().st_size > 1000
@@ -180,8 +187,8 @@ def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
     shutil.copytree(pipeline_run, workdir, symlinks=True)
     extra = tmp_path / "extra"
     generate_demo_dataset(extra, TINY["subjects"] + 1, TINY["frames"], TINY["size"], seed=9)
-    shutil.copytree(extra / "croppedImg/SN004", workdir / "data/croppedImg/SN004")
-    shutil.copy2(extra / "json/SN004.json", workdir / "data/json/SN004.json")
+    shutil.copytree(extra / "croppedImg/SN005", workdir / "data/croppedImg/SN005")
+    shutil.copy2(extra / "json/SN005.json", workdir / "data/json/SN005.json")
 
     result = snakemake(workdir, "--dry-run")
     counts = job_counts(result.stdout)
@@ -189,9 +196,9 @@ def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
     assert counts["extract_features"] == shards
     assert counts["labels"] == 1
     scheduled = re.findall(r"output: (results/features/\S+?\.parquet)", result.stdout)
-    assert len(scheduled) == shards and all("/SN004/" in path for path in scheduled)
+    assert len(scheduled) == shards and all("/SN005/" in path for path in scheduled)
     assert re.findall(r"output: (results/labels/\S+?\.parquet)", result.stdout) == [
-        "results/labels/SN004.parquet"
+        "results/labels/SN005.parquet"
     ]
     # what depends on the whole dataset runs again
     assert counts["join_dataset"] == 1 and counts["aggregate_metrics"] == 1
@@ -200,3 +207,22 @@ def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
 def test_workflow_lint_is_clean(pipeline_run):
     result = snakemake(pipeline_run, "--lint")
     assert "Congratulations, your workflow is in a good condition" in result.stdout + result.stderr
+
+
+def test_leakage_comparison_sets_both_splits_side_by_side(pipeline_run):
+    comparison = pd.read_csv(pipeline_run / "results/metrics/leakage.csv")
+    per_fold = read_table(pipeline_run / "results/metrics/per_fold.parquet")
+    assert set(comparison["classifier"]) == set(TINY_CONFIG["classifiers"])
+    for row in comparison[comparison["metric"] == "f1"].itertuples():
+        for split in ("group_kfold", "random_frames"):
+            folds = per_fold[
+                (per_fold["split"] == split)
+                & (per_fold["classifier"] == row.classifier)
+                & (per_fold["au"] == row.au)
+                & (per_fold["metric"] == "f1")
+            ]
+            assert getattr(row, split) == pytest.approx(folds["value"].mean(), rel=1e-5)
+        assert row.gap == pytest.approx(row.random_frames - row.group_kfold, abs=1e-5)
+    # the random frame split does put every subject on both sides, which is the leak
+    folds = read_table(pipeline_run / "results/folds/random_frames.parquet")
+    assert (folds.groupby("subject")["fold"].nunique() > 1).all()

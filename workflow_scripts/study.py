@@ -6,6 +6,7 @@ from pathlib import Path
 from auflow.io.parquet import read_table, write_table
 from auflow.models.classic import make_classifier
 from auflow.models.train import load_dataset, predict_fold
+from auflow.report import fold_metrics
 from auflow.study import run_study, study_name
 from auflow.workflow import log_to
 
@@ -36,7 +37,17 @@ study, best = run_study(
     n_jobs=snakemake.threads,
 )
 pipeline = make_classifier(model, best, random_state=p.seed)
-predictions = predict_fold(dataset, folds, fold, pipeline, p.target, p.threshold, snakemake.threads)
+predictions = predict_fold(
+    dataset,
+    folds,
+    fold,
+    pipeline,
+    p.target,
+    p.threshold,
+    snakemake.threads,
+    tune_threshold=p.tune_threshold,
+    seed=p.seed,
+)
 write_table(study.trials_dataframe(), snakemake.output.trials, {"study": name})
 write_table(
     predictions, snakemake.output.predictions, {"classifier": f"optuna_{model}", "params": best}
@@ -44,3 +55,15 @@ write_table(
 Path(snakemake.output.best).write_text(
     json.dumps({"study": name, "best_value": study.best_value, "params": best}, indent=2)
 )
+metrics = fold_metrics(
+    predictions,
+    dataset,
+    p.aus,
+    p.threshold,
+    extractor=snakemake.wildcards.extractor,
+    classifier=f"optuna_{model}",
+    split=snakemake.wildcards.split,
+    leaky=p.leaky,
+    fold=fold,
+)
+write_table(metrics, snakemake.output.metrics)

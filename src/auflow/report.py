@@ -21,9 +21,7 @@ def au_name(au: int) -> str:
 def summary_table(per_fold: pd.DataFrame) -> pd.DataFrame:
     """Wide table: one row per extractor x classifier x split x fold x AU, a column per metric,
     plus ``support`` (positive frames) and ``n`` (frames)."""
-    wide = per_fold.pivot_table(
-        index=[*ID_COLUMNS, "au"], columns="metric", values="value", aggfunc="first", dropna=False
-    )
+    wide = per_fold.set_index([*ID_COLUMNS, "au", "metric"])["value"].unstack("metric")
     counts = per_fold.groupby([*ID_COLUMNS, "au"])[["n_pos", "n"]].first()
     wide = wide.join(counts.rename(columns={"n_pos": "support"})).reset_index()
     wide.insert(wide.columns.get_loc("au") + 1, "au_name", wide["au"].map(au_name))
@@ -122,9 +120,70 @@ def label_metrics(
     return labelled
 
 
+def fold_metrics(
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    aus: list[int],
+    threshold: int,
+    **ids,
+) -> pd.DataFrame:
+    """Score one fold's predictions and label the metrics with ``ids`` (extractor, classifier,
+    split, leaky, fold): the long table the aggregate reads."""
+    from auflow.evaluation.metrics import score_predictions
+
+    return label_metrics(score_predictions(predictions, labels, aus, threshold), **ids)
+
+
 def load_metrics(paths) -> pd.DataFrame:
     """Every fold's metrics in one long table, in a stable order."""
     from auflow.io.parquet import read_table
 
     table = pd.concat([read_table(p) for p in paths], ignore_index=True)
     return table.sort_values([*ID_COLUMNS, "au", "metric"], kind="stable").reset_index(drop=True)
+
+
+LEAKAGE_METRICS = ["f1", "balanced_accuracy", "roc_auc"]
+
+
+def leakage_table(summary: pd.DataFrame, honest: str, leaky: str) -> pd.DataFrame:
+    """Each classifier's metrics per AU (mean over folds) under a subject-exclusive split and
+    under the leaky split, and the gap ``leaky - honest``.
+
+    Returns
+    -------
+    ``extractor, classifier, au, au_name, metric, <honest>, <leaky>, gap``, one row per
+    extractor x classifier x AU (``mean`` = the mean over AUs) x metric, for the classifiers
+    evaluated under both splits.
+    """
+    means = (
+        summary[summary["split"].isin([honest, leaky])]
+        .groupby(["extractor", "classifier", "au", "au_name", "split"])[LEAKAGE_METRICS]
+        .mean()
+        .stack()
+        .rename_axis([*["extractor", "classifier", "au", "au_name", "split"], "metric"])
+        .unstack("split")
+        .dropna(subset=[honest, leaky], how="any")
+        .reset_index()
+    )
+    means.columns.name = None
+    means["gap"] = means[leaky] - means[honest]
+    return means[["extractor", "classifier", "au", "au_name", "metric", honest, leaky, "gap"]]
+
+
+def leakage_markdown(comparison: pd.DataFrame, honest: str, leaky: str) -> str:
+    """The comparison as Markdown: the mean over AUs per classifier, then F1 per AU."""
+    lines = [
+        "# Leakage: subject-exclusive folds vs the notebook's random frame split",
+        "",
+        f"Same features, same classifiers; `{honest}` keeps every test subject out of training,",
+        f"`{leaky}` (the notebook's split) puts frames of the test subjects, and their",
+        "neighbouring frames, into training. `gap` = leaky - honest: what the leak adds.",
+        "",
+    ]
+    for extractor, part in comparison.groupby("extractor"):
+        overall = part[part["au"] == 0].drop(columns=["au", "au_name", "extractor"])
+        lines += [f"## Mean over AUs, features `{extractor}`", "", _markdown(overall), ""]
+        f1 = part[(part["metric"] == "f1") & (part["au"] != 0)]
+        lines += [f"## F1 per AU, features `{extractor}`", ""]
+        lines += [_markdown(f1.drop(columns=["au", "extractor", "metric"])), ""]
+    return "\n".join(lines)

@@ -11,6 +11,7 @@ from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
 from sklearn.base import clone
 from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, RandomForestClassifier
+from sklearn.model_selection import TunedThresholdClassifierCV
 from sklearn.naive_bayes import GaussianNB
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.preprocessing import StandardScaler
@@ -72,6 +73,23 @@ def make_classifier(name: str, params: dict | None = None, random_state: int = 0
     return Pipeline(steps)
 
 
+def _learnable(labels: np.ndarray, splits) -> bool:
+    """Whether every inner split has both classes to train on and positives to validate on."""
+    return all(
+        len(np.unique(labels[train])) == 2 and labels[validation].any()
+        for train, validation in splits
+    )
+
+
+def _fit_smote_to(model: Pipeline, labels: np.ndarray, splits) -> None:
+    """SMOTE interpolates between a minority frame and its neighbours: ask for no more
+    neighbours than the smallest training set it will see has minority frames to offer."""
+    trainings = [labels] if splits is None else [labels[train] for train, _ in splits]
+    minority = min(np.bincount(part).min() for part in trainings)
+    neighbours = min(model.named_steps["smote"].k_neighbors, max(minority - 1, 1))
+    model.set_params(smote__k_neighbors=neighbours)
+
+
 def decision_scores(model, features: np.ndarray) -> np.ndarray:
     """A real-valued score per frame, larger = more likely positive: P(positive) where the model
     gives probabilities, else its decision function."""
@@ -91,6 +109,7 @@ def fit_predict_au(
     test_features: np.ndarray,
     target: str = "occurrence",
     threshold: int = 2,
+    inner_splits: list[tuple[np.ndarray, np.ndarray]] | None = None,
 ) -> dict[str, np.ndarray]:
     """Fit a clone of ``pipeline`` for one AU on the training frames and predict the test frames.
 
@@ -100,6 +119,9 @@ def fit_predict_au(
     target : ``"occurrence"`` fits a binary detector of intensity >= ``threshold`` (the field's
         protocol); ``"intensity"`` fits the classes 0-5 as the seed notebook did and derives
         occurrence from the predicted class.
+    inner_splits : (train, validation) index pairs over the training frames, grouped by subject.
+        When given (occurrence only), the decision threshold is tuned for F1 on these inner
+        validation subjects (``TunedThresholdClassifierCV``), never on the test frames.
 
     Returns
     -------
@@ -116,7 +138,13 @@ def fit_predict_au(
         if target == "intensity":
             result["r"] = constant.astype(float)
         return result
-    model = clone(pipeline).fit(train_features, labels)
+    model = clone(pipeline)
+    tune = target == "occurrence" and inner_splits and _learnable(labels, inner_splits)
+    if "smote" in model.named_steps:
+        _fit_smote_to(model, labels, inner_splits if tune else None)
+    if tune:
+        model = TunedThresholdClassifierCV(model, scoring="f1", cv=inner_splits)
+    model.fit(train_features, labels)
     predicted = model.predict(test_features)
     if target == "occurrence":
         return {"c": predicted.astype(np.int8), "p": decision_scores(model, test_features)}

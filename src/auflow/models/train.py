@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 from joblib import Parallel, delayed
 
+from auflow.evaluation.splits import inner_group_splits
 from auflow.io.dataset import KEY, au_columns
 from auflow.models.classic import fit_predict_au
 
@@ -37,8 +38,14 @@ def predict_fold(
     target: str = "occurrence",
     threshold: int = 2,
     n_jobs: int = 1,
+    tune_threshold: bool = False,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Fit one detector per AU on the frames outside ``fold`` and predict the frames in it.
+
+    With ``tune_threshold``, each detector's decision threshold is chosen for F1 by a grouped
+    inner split of the training subjects (falling back to the model's own threshold for an AU
+    whose inner splits lack positives).
 
     Parameters
     ----------
@@ -60,6 +67,11 @@ def predict_fold(
     columns = feature_columns(dataset)
     features = table[columns].to_numpy(np.float32)
     aus = au_columns(dataset)
+    inner = None
+    if tune_threshold and target == "occurrence":
+        train_subjects = table.loc[~is_test, "subject"].to_numpy()
+        if len(np.unique(train_subjects)) >= 2:
+            inner = inner_group_splits(train_subjects, n_splits=3, seed=seed)
     # Threads: the learners release the GIL in their numeric cores, and a process pool would
     # cost more to start and to copy the features into than a small fold takes to fit.
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
@@ -70,6 +82,7 @@ def predict_fold(
             features[is_test],
             target,
             threshold,
+            inner,
         )
         for au in aus
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import auflow
 from snakemake.exceptions import WorkflowError
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
+from auflow.features.descriptors import make_extractor
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import discover_subjects, list_frames
 
@@ -43,6 +44,12 @@ for subject, frames in FRAMES.items():
 
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
+for extractor_name in EXTRACTORS:
+    # Fitting checks the parameters (names, Nyquist) before any job starts.
+    try:
+        make_extractor(extractor_name, FEATURES["params"].get(extractor_name)).fit()
+    except (TypeError, ValueError) as error:
+        raise WorkflowError(f"config features, extractor {extractor_name!r}: {error}")
 EVALUATION = config["evaluation"]
 SPLIT = EVALUATION["split"]
 # The leakage comparison pairs the configured split with the notebook's random frame split

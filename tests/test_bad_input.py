@@ -57,3 +57,16 @@ def test_missing_image_folder_is_named(tmp_path):
     result = snakemake(workdir, "--dry-run", check=False)
     assert result.returncode != 0
     assert "nowhere/croppedImg" in result.stdout + result.stderr
+
+
+def test_frequency_above_nyquist_is_a_config_error(tmp_path):
+    features = {
+        **TINY_CONFIG["features"],
+        "extractors": ["gabor_energy"],
+        "params": {"gabor_energy": {"frequencies": [0.2, 0.6]}},
+    }
+    workdir = make_workdir(tmp_path / "work", {**TINY_CONFIG, "features": features})
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "gabor_energy" in output and "Nyquist" in output and "0.6" in output

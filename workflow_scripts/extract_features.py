@@ -2,9 +2,10 @@
 
 from auflow.features.extract import extract_shard, extraction_metadata
 from auflow.io.parquet import write_table
-from auflow.workflow import log_to
+from auflow.workflow import log_to, use_threads
 
 log_to(snakemake.log[0])
+use_threads(snakemake.threads)
 extractor = snakemake.wildcards.extractor
 params = dict(snakemake.params.extractor_params)
 table = extract_shard(

@@ -19,3 +19,11 @@ def log_to(path: str) -> None:
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+
+
+def use_threads(threads: int) -> None:
+    """Keep OpenCV's own thread pool to the job's share of cores: Snakemake schedules one job
+    per declared thread, and oversubscribed cores only slow every job down."""
+    import cv2
+
+    cv2.setNumThreads(int(threads))

@@ -1,0 +1,573 @@
+"""Descriptors: a face batch in, one float32 feature row per face out.
+
+Every extractor follows the scikit-learn transformer contract (``__init__`` only stores its
+keyword arguments, ``fit`` validates them and returns ``self``) and is chosen by name through
+:func:`make_extractor`. ``transform`` takes ``(n, h, w)`` float32 faces with grey levels in
+[0, 1] and returns ``(n, n_features)`` float32; ``get_feature_names_out`` names the columns and
+does not depend on the face size, so a feature table's columns are known before any image is read.
+
+Extractors (name: class, features):
+
+- ``gabor_energy`` (default): :class:`GaborEnergy`, mean and standard deviation of the Gabor
+  modulus per filter and per cell of a grid over the face.
+- ``gabor_hist``: :class:`GaborHist`, per filter, a histogram of the Gabor modulus over a fixed
+  range shared by all images.
+- ``gabor_hist_seed``: :class:`GaborHistSeed`, the seed notebook's histogram, to reproduce it.
+- ``hog``: :class:`Hog`, skimage's HOG on a fixed grid of cells.
+- ``lbp``: :class:`Lbp`, histograms of uniform local binary patterns per grid cell.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import cv2
+import numpy as np
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_is_fitted
+
+from auflow.features.gabor import (
+    SEED_FREQUENCIES,
+    SEED_ORIENTATIONS_DEG,
+    GaborBank,
+    iter_chunks,
+    validate_frequencies,
+)
+
+DEFAULT_EXTRACTOR = "gabor_energy"
+# One octave apart (wavelengths 16, 8 and 4 px), all below Nyquist. The lowest frequency costs
+# the most (kernel length ~ 1 / f): with (0.05, 0.1, 0.2, 0.3) a 256 px face takes ~40% longer
+# and a DISFA-sized extraction would take ~12 instead of ~9 minutes on 2 cores, over the 10-minute
+# goal (docs/performance.md).
+DEFAULT_FREQUENCIES = (0.0625, 0.125, 0.25)
+DEFAULT_ORIENTATIONS_DEG = SEED_ORIENTATIONS_DEG
+
+
+def check_faces(faces) -> np.ndarray:
+    """``faces`` as a C-contiguous (n, h, w) float32 array; ValueError if it is not 3-D."""
+    faces = np.ascontiguousarray(faces, dtype=np.float32)
+    if faces.ndim != 3:
+        raise ValueError(f"faces must be an (n, h, w) array of grey faces, got shape {faces.shape}")
+    return faces
+
+
+def _grid(grid, what: str = "grid") -> tuple[int, int]:
+    """``4`` or ``[4, 4]`` -> (4, 4): rows and columns of cells, each at least 1."""
+    cells = (grid, grid) if np.ndim(grid) == 0 else tuple(grid)
+    if len(cells) != 2 or any(int(c) != c or c < 1 for c in cells):
+        raise ValueError(f"{what} must be a positive integer or [rows, cols], got {grid!r}")
+    return int(cells[0]), int(cells[1])
+
+
+def _cell_edges(size: int, cells: int, what: str) -> np.ndarray:
+    """Integer cell boundaries splitting ``size`` pixels into ``cells`` near-equal cells."""
+    if size < cells:
+        raise ValueError(f"faces of {size} px cannot be split into {cells} {what}")
+    return np.round(np.linspace(0, size, cells + 1)).astype(np.intp)
+
+
+class _Extractor(TransformerMixin, BaseEstimator):
+    """Common scikit-learn plumbing: ``fit`` validates and records the output columns."""
+
+    def fit(self, X=None, y=None):
+        """Validate the parameters; no data is needed (``X`` and ``y`` are ignored)."""
+        self._validate()
+        self.feature_names_out_ = np.asarray(self._names(), dtype=object)
+        self.n_features_out_ = len(self.feature_names_out_)
+        return self
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """(n_features,) object array of column names, the same for every face size."""
+        check_is_fitted(self, "feature_names_out_")
+        return self.feature_names_out_
+
+    def transform(self, X) -> np.ndarray:
+        """Features of a batch of faces.
+
+        Parameters
+        ----------
+        X : (n, h, w) float32 array (other float types are converted), grey levels in [0, 1].
+
+        Returns
+        -------
+        (n, n_features) float32, columns as :meth:`get_feature_names_out`. Each row depends only
+        on its own face: a batch gives the rows of its faces taken one at a time.
+        """
+        check_is_fitted(self, "feature_names_out_")
+        faces = check_faces(X)
+        out = np.empty((len(faces), self.n_features_out_), np.float32)
+        if len(faces):
+            self._transform(faces, out)
+        return out
+
+    def _validate(self):
+        raise NotImplementedError
+
+    def _names(self) -> list[str]:
+        raise NotImplementedError
+
+    def _transform(self, faces: np.ndarray, out: np.ndarray) -> None:
+        raise NotImplementedError
+
+
+class _GaborExtractor(_Extractor):
+    """An extractor on a :class:`GaborBank` (``bank_``), built by ``fit`` from its parameters."""
+
+    def _validate(self):
+        # the bank validates the frequencies (an error, or a warning with allow_above_nyquist)
+        self.bank_ = GaborBank(
+            self.frequencies,
+            self.orientations_deg,
+            bandwidth=getattr(self, "bandwidth", 1.0),
+            allow_above_nyquist=self.allow_above_nyquist,
+        )
+
+
+class GaborHistSeed(_GaborExtractor):
+    """The notebook's 20-bin histogram of |real Gabor response|, each image binned on its own range.
+
+    Kept only to reproduce the notebook: a bin does not mean the same thing in two images, and
+    the default frequencies 0.6 and 0.8 cycles/pixel are above Nyquist (a warning at ``fit``).
+
+    Parameters
+    ----------
+    orientations_deg : sequence of float, default (0, 45, 90, 135)
+    frequencies : sequence of float, default (0.2, 0.4, 0.6, 0.8), cycles/pixel
+    bins : int, default 20
+    allow_above_nyquist : bool, default True
+        The seed's frequencies need it; set False to turn the warning into an error.
+
+    Notes
+    -----
+    As the notebook, this keeps only the real part of each response (``filtered, _ = gabor(...)``)
+    and histograms ``|real|`` of all filters together with ``np.histogram(values, bins)`` on the
+    image's own min and max, normalised to sum 1. Responses come from :class:`GaborBank` (equal
+    to skimage's to ~1e-6 relative) and the binning is done with OpenCV: counts can differ from
+    ``np.histogram`` for values within float32 rounding of a bin edge, measured at about one
+    count in a million values (see docs/performance.md).
+    """
+
+    def __init__(
+        self,
+        orientations_deg=SEED_ORIENTATIONS_DEG,
+        frequencies=SEED_FREQUENCIES,
+        bins=20,
+        allow_above_nyquist=True,
+    ):
+        self.orientations_deg = orientations_deg
+        self.frequencies = frequencies
+        self.bins = bins
+        self.allow_above_nyquist = allow_above_nyquist
+
+    def _validate(self):
+        if int(self.bins) != self.bins or not 1 <= self.bins <= 254:
+            raise ValueError(f"bins must be an integer from 1 to 254, got {self.bins!r}")
+        super()._validate()
+
+    def _names(self) -> list[str]:
+        return [f"gabor_hist_seed_bin{b:02d}" for b in range(self.bins)]
+
+    def _transform(self, faces, out):
+        n, h, w = faces.shape
+        per_chunk = _chunk_size(n, h, w)
+        values = np.empty((per_chunk, len(self.bank_), h, w), np.float32)
+        codes = np.empty((1, values[0].size), np.uint8)
+        for chunk in iter_chunks(n, (h, w)):
+            part = values[: chunk.stop - chunk.start]
+            for index, real, _ in self.bank_.iter_responses(faces[chunk], real_only=True):
+                np.abs(real, out=part[:, index])
+            for i, face_values in enumerate(part, start=chunk.start):
+                counts = own_range_histogram(face_values, int(self.bins), codes)
+                out[i] = counts / counts.sum()
+
+
+def _chunk_size(n: int, h: int, w: int) -> int:
+    """Faces per chunk of :func:`iter_chunks` for a batch of n faces of h x w."""
+    return max((c.stop - c.start for c in iter_chunks(n, (h, w))), default=0)
+
+
+def own_range_histogram(
+    values: np.ndarray, bins: int, codes: np.ndarray | None = None
+) -> np.ndarray:
+    """Counts of ``np.histogram(values, bins)`` (range = the values' own min and max), fast.
+
+    Parameters
+    ----------
+    values : C-contiguous float32 array of any shape.
+    bins : int, 1 to 254.
+    codes : optional (1, values.size) uint8 scratch array.
+
+    Returns
+    -------
+    (bins,) float64 counts. Bin ``k`` is ``floor((v - min) * bins / (max - min))``, evaluated in
+    float32 by OpenCV; the maximum goes in the last bin, and when all values are equal they go in
+    the middle bin, as with ``np.histogram``. Values within float32 rounding of an edge may fall
+    on the other side of it than with ``np.histogram`` (about 1 in 10^6 values).
+    """
+    flat = values.reshape(1, -1)
+    lo, hi, _, _ = cv2.minMaxLoc(flat)
+    if hi <= lo:  # np.histogram widens an empty range by 0.5 on both sides
+        lo, hi = lo - 0.5, hi + 0.5
+    scale = bins / (hi - lo)
+    # |t - 1/2| rounded to the nearest integer is floor(t) for t >= 0: one fused OpenCV pass to
+    # uint8 bin codes, 7x faster than np.histogram; t == bins (the maximum) gives code `bins`,
+    # folded into the last bin.
+    codes = cv2.convertScaleAbs(flat, dst=codes, alpha=scale, beta=-lo * scale - 0.5)
+    counts = cv2.calcHist([codes], [0], None, [bins + 1], [0, bins + 1]).ravel().astype(np.float64)
+    counts[bins - 1] += counts[bins]
+    return counts[:bins]
+
+
+class GaborHist(_GaborExtractor):
+    """Per Gabor filter, a histogram of the complex modulus over a fixed range.
+
+    The range is the same for every image, so bin ``k`` of a filter means the same modulus
+    interval in every image (unlike the seed's histogram).
+
+    Parameters
+    ----------
+    frequencies : sequence of float, default (0.0625, 0.125, 0.25), cycles/pixel, below 0.5
+    orientations_deg : sequence of float, default (0, 45, 90, 135)
+    bins : int, default 20, at most 254
+    range : [lo, hi], default (0.0, 0.08)
+        Modulus range of the bins, equal bins of width ``(hi - lo) / bins``. Values at or above
+        ``hi`` count in the last bin, values below ``lo`` in the first. The default is about the
+        99.9th percentile of the modulus at the lowest default frequency on demo faces with grey
+        levels in [0, 1] (docs/performance.md).
+    bandwidth : float, default 1.0, skimage's bandwidth (octaves)
+    allow_above_nyquist : bool, default False
+
+    Output
+    ------
+    ``len(orientations) * len(frequencies) * bins`` fractions of the face's pixels, each
+    filter's bins summing to 1; names ``gabor_hist_t045_f0.20_b07``.
+    """
+
+    def __init__(
+        self,
+        frequencies=DEFAULT_FREQUENCIES,
+        orientations_deg=DEFAULT_ORIENTATIONS_DEG,
+        bins=20,
+        range=(0.0, 0.08),  # the config's name for it, though it shadows the builtin here
+        bandwidth=1.0,
+        allow_above_nyquist=False,
+    ):
+        self.frequencies = frequencies
+        self.orientations_deg = orientations_deg
+        self.bins = bins
+        self.range = range
+        self.bandwidth = bandwidth
+        self.allow_above_nyquist = allow_above_nyquist
+
+    def _validate(self):
+        if int(self.bins) != self.bins or not 1 <= self.bins <= 254:
+            raise ValueError(f"bins must be an integer from 1 to 254, got {self.bins!r}")
+        lo, hi = (float(v) for v in self.range)
+        if not (np.isfinite(lo) and np.isfinite(hi) and 0 <= lo < hi):
+            raise ValueError(f"range must be [lo, hi] with 0 <= lo < hi, got {self.range!r}")
+        super()._validate()
+
+    def _names(self) -> list[str]:
+        return [f"gabor_hist_{f}_b{b:02d}" for f in self.bank_.names for b in range(self.bins)]
+
+    def _transform(self, faces, out):
+        bins = int(self.bins)
+        lo, hi = (float(v) for v in self.range)
+        scale = bins / (hi - lo)
+        n, h, w = faces.shape
+        per_chunk = _chunk_size(n, h, w)
+        modulus_buffer = np.empty((per_chunk * h, w), np.float32)
+        codes_buffer = np.empty((per_chunk * h, w), np.uint8)
+        view = out.reshape(n, len(self.bank_), bins)
+        for chunk in iter_chunks(n, (h, w)):
+            m = chunk.stop - chunk.start
+            for index, real, imag in self.bank_.iter_responses(faces[chunk]):
+                modulus = cv2.magnitude(
+                    real.reshape(m * h, w), imag.reshape(m * h, w), modulus_buffer[: m * h]
+                )
+                if lo > 0:
+                    np.maximum(modulus, np.float32(lo), out=modulus)
+                # floor((m - lo) * scale) as uint8, saturating at 255: codes >= `bins` are the
+                # values at or above hi, folded into the last bin
+                codes = cv2.convertScaleAbs(
+                    modulus, dst=codes_buffer[: m * h], alpha=scale, beta=-lo * scale - 0.5
+                )
+                for i in range(m):
+                    counts = cv2.calcHist([codes[i * h : (i + 1) * h]], [0], None, [256], [0, 256])
+                    counts = counts.ravel()
+                    counts[bins - 1] += counts[bins:].sum()
+                    view[chunk.start + i, index] = counts[:bins] / (h * w)
+
+
+class GaborEnergy(_GaborExtractor):
+    """Mean and standard deviation of the Gabor modulus per filter and per cell of a grid.
+
+    The grid keeps where on the face the energy is (brows, eyes, nose, mouth...), which Action
+    Units need; unlike histograms, the statistics do not depend on a choice of bins or range.
+
+    Parameters
+    ----------
+    frequencies : sequence of float, default (0.0625, 0.125, 0.25), cycles/pixel, below 0.5
+    orientations_deg : sequence of float, default (0, 45, 90, 135)
+    grid : int or [rows, cols], default 4
+        Cells over the face; cell boundaries are rounded to whole pixels.
+    bandwidth : float, default 1.0, skimage's bandwidth (octaves)
+    allow_above_nyquist : bool, default False
+
+    Output
+    ------
+    ``len(orientations) * len(frequencies) * rows * cols * 2`` features (384 by default), named
+    ``gabor_t045_f0.20_c2_3_mean`` and ``..._std`` (orientation in degrees, frequency in
+    cycles/pixel, cell row_col counted from the top left, statistic), in the order filter
+    (orientation outer, frequency inner), cell row, cell column, statistic. The standard
+    deviation is the population one (``ddof=0``).
+    """
+
+    def __init__(
+        self,
+        frequencies=DEFAULT_FREQUENCIES,
+        orientations_deg=DEFAULT_ORIENTATIONS_DEG,
+        grid=4,
+        bandwidth=1.0,
+        allow_above_nyquist=False,
+    ):
+        self.frequencies = frequencies
+        self.orientations_deg = orientations_deg
+        self.grid = grid
+        self.bandwidth = bandwidth
+        self.allow_above_nyquist = allow_above_nyquist
+
+    def _validate(self):
+        self.grid_ = _grid(self.grid)
+        super()._validate()
+
+    def _names(self) -> list[str]:
+        rows, cols = self.grid_
+        return [
+            f"gabor_{f}_c{r}_{c}_{stat}"
+            for f in self.bank_.names
+            for r in range(rows)
+            for c in range(cols)
+            for stat in ("mean", "std")
+        ]
+
+    def _transform(self, faces, out):
+        n, h, w = faces.shape
+        rows, cols = self.grid_
+        row_edges = _cell_edges(h, rows, "grid rows")
+        col_edges = _cell_edges(w, cols, "grid columns")
+        area = np.outer(np.diff(row_edges), np.diff(col_edges)).astype(np.float64)
+        view = out.reshape(n, len(self.bank_), rows, cols, 2)
+        n_filters = len(self.bank_)
+        per_chunk = _chunk_size(n, h, w)
+        planes = np.empty((2, per_chunk * h, w), np.float32)  # a filter's modulus, its square
+        for chunk in iter_chunks(n, (h, w)):
+            m = chunk.stop - chunk.start
+            modulus, square = planes[0, : m * h], planes[1, : m * h]
+            sums = np.empty((n_filters, 2 * m * h, cols))
+            for index, real, imag in self.bank_.iter_responses(faces[chunk]):
+                cv2.magnitude(real.reshape(m * h, w), imag.reshape(m * h, w), modulus)
+                np.square(modulus, out=square)
+                # sums of m and m^2 over each cell's part of each row, in float64 (the variance
+                # is a difference of sums)
+                sums[index] = _row_cell_sums(planes[:, : m * h].reshape(-1, w), col_edges)
+            # then over the cell's rows, all filters at once (small arrays: per-call overhead)
+            sums = np.add.reduceat(sums.reshape(n_filters, 2, m, h, cols), row_edges[:-1], axis=3)
+            mean, power = (sums / area).transpose(1, 2, 0, 3, 4)  # each (m, filters, rows, cols)
+            view[chunk, :, :, :, 0] = mean
+            view[chunk, :, :, :, 1] = np.sqrt(np.maximum(power - mean * mean, 0.0))
+
+
+def _row_cell_sums(image: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+    """(rows, len(col_edges) - 1) float64 sums of each row of a 2-D float32 image between
+    consecutive column edges. (OpenCV's REDUCE_SUM2 would save the squaring pass but is 20x
+    slower than REDUCE_SUM.)"""
+    rows, width = image.shape
+    cells = len(col_edges) - 1
+    if width % cells == 0:  # equal cells: one OpenCV call on a (rows * cells, width / cells) view
+        sums = cv2.reduce(image.reshape(-1, width // cells), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
+        return sums.reshape(rows, cells)
+    return np.hstack(
+        [
+            cv2.reduce(image[:, a:b], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
+            for a, b in zip(col_edges[:-1], col_edges[1:], strict=True)
+        ]
+    )
+
+
+class Hog(_Extractor):
+    """skimage's histogram of oriented gradients on a fixed grid of cells.
+
+    Parameters
+    ----------
+    orientations : int, default 9
+    grid : int or [rows, cols], default 8
+        Cells over the face: ``pixels_per_cell = (h // rows, w // cols)``; the face is
+        centre-cropped to a whole number of cells, so the feature count does not depend on the
+        face size.
+    cells_per_block : [rows, cols], default (2, 2)
+    block_norm : str, default "L2-Hys"
+
+    Output
+    ------
+    ``(rows - br + 1) * (cols - bc + 1) * br * bc * orientations`` features in skimage's order,
+    named ``hog_b{block row}_{block col}_c{cell row}_{cell col}_o{orientation bin}``.
+    """
+
+    def __init__(self, orientations=9, grid=8, cells_per_block=(2, 2), block_norm="L2-Hys"):
+        self.orientations = orientations
+        self.grid = grid
+        self.cells_per_block = cells_per_block
+        self.block_norm = block_norm
+
+    def _validate(self):
+        self.grid_ = _grid(self.grid)
+        self.cells_per_block_ = _grid(self.cells_per_block, "cells_per_block")
+        if any(b > g for b, g in zip(self.cells_per_block_, self.grid_, strict=True)):
+            raise ValueError(f"cells_per_block {self.cells_per_block} exceeds grid {self.grid}")
+        if int(self.orientations) != self.orientations or self.orientations < 1:
+            raise ValueError(f"orientations must be a positive integer, got {self.orientations}")
+
+    def _names(self) -> list[str]:
+        (rows, cols), (br, bc) = self.grid_, self.cells_per_block_
+        return [
+            f"hog_b{r}_{c}_c{i}_{j}_o{o}"
+            for r in range(rows - br + 1)
+            for c in range(cols - bc + 1)
+            for i in range(br)
+            for j in range(bc)
+            for o in range(int(self.orientations))
+        ]
+
+    def _transform(self, faces, out):
+        from skimage.feature import hog
+
+        n, h, w = faces.shape
+        rows, cols = self.grid_
+        ph, pw = h // rows, w // cols
+        if ph < 1 or pw < 1:
+            raise ValueError(f"faces of {h}x{w} px cannot be split into a {rows}x{cols} grid")
+        top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
+        for i, face in enumerate(faces):
+            out[i] = hog(
+                face[top : top + ph * rows, left : left + pw * cols],
+                orientations=int(self.orientations),
+                pixels_per_cell=(ph, pw),
+                cells_per_block=self.cells_per_block_,
+                block_norm=self.block_norm,
+                feature_vector=True,
+            )
+
+
+class Lbp(_Extractor):
+    """Histograms of uniform local binary patterns per cell of a grid over the face.
+
+    Parameters
+    ----------
+    P : int, default 8, neighbours
+    R : float, default 1.0, radius (pixels)
+    grid : int or [rows, cols], default 4
+    method : {"uniform", "nri_uniform"}, default "uniform"
+        skimage's codes: ``P + 2`` (rotation-invariant uniform patterns and one code for all
+        non-uniform ones) or ``P (P - 1) + 3``.
+
+    Output
+    ------
+    ``rows * cols * n_codes`` fractions of the cell's pixels, named ``lbp_c1_2_u03`` (cell
+    row_col, code). Faces are quantised to 8 bits first (the images are 8-bit; skimage's LBP
+    on floats is sensitive to rounding noise between equal neighbours).
+    """
+
+    def __init__(self, P=8, R=1.0, grid=4, method="uniform"):
+        self.P = P
+        self.R = R
+        self.grid = grid
+        self.method = method
+
+    def _validate(self):
+        self.grid_ = _grid(self.grid)
+        if int(self.P) != self.P or self.P < 1:
+            raise ValueError(f"P must be a positive integer, got {self.P!r}")
+        if not self.R > 0:
+            raise ValueError(f"R must be positive, got {self.R!r}")
+        codes = {"uniform": self.P + 2, "nri_uniform": self.P * (self.P - 1) + 3}
+        if self.method not in codes:
+            raise ValueError(f"method must be one of {sorted(codes)}, got {self.method!r}")
+        self.n_codes_ = int(codes[self.method])
+
+    def _names(self) -> list[str]:
+        rows, cols = self.grid_
+        width = len(str(self.n_codes_ - 1))
+        return [
+            f"lbp_c{r}_{c}_u{u:0{max(2, width)}d}"
+            for r in range(rows)
+            for c in range(cols)
+            for u in range(self.n_codes_)
+        ]
+
+    def _transform(self, faces, out):
+        from skimage.feature import local_binary_pattern
+
+        n, h, w = faces.shape
+        rows, cols = self.grid_
+        row_edges = _cell_edges(h, rows, "grid rows")
+        col_edges = _cell_edges(w, cols, "grid columns")
+        cell = (np.searchsorted(row_edges, np.arange(h), side="right") - 1)[:, None] * cols + (
+            np.searchsorted(col_edges, np.arange(w), side="right") - 1
+        )[None, :]
+        offset = (cell * self.n_codes_).ravel()
+        area = np.outer(np.diff(row_edges), np.diff(col_edges)).reshape(-1, 1)
+        grey = np.round(np.clip(faces, 0, 1) * 255).astype(np.uint8)
+        for i in range(n):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                codes = local_binary_pattern(grey[i], int(self.P), float(self.R), self.method)
+            counts = np.bincount(
+                offset + codes.astype(np.intp).ravel(), minlength=rows * cols * self.n_codes_
+            )
+            out[i] = (counts.reshape(rows * cols, self.n_codes_) / area).ravel()
+
+
+EXTRACTORS = {
+    "gabor_energy": GaborEnergy,
+    "gabor_hist": GaborHist,
+    "gabor_hist_seed": GaborHistSeed,
+    "hog": Hog,
+    "lbp": Lbp,
+}
+
+
+def make_extractor(name: str, params: dict | None = None):
+    """Build the extractor registered as ``name`` with ``params`` (its config section).
+
+    Unknown names and unknown parameters are errors that name the valid ones.
+    """
+    try:
+        cls = EXTRACTORS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown feature extractor {name!r}; known: {', '.join(sorted(EXTRACTORS))}"
+        ) from None
+    params = dict(params or {})
+    known = cls._get_param_names()
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ValueError(
+            f"feature extractor {name!r}: unknown parameters {unknown}; known: {', '.join(known)}"
+        )
+    return cls(**params)
+
+
+__all__ = [
+    "DEFAULT_EXTRACTOR",
+    "EXTRACTORS",
+    "GaborEnergy",
+    "GaborHist",
+    "GaborHistSeed",
+    "Hog",
+    "Lbp",
+    "check_faces",
+    "make_extractor",
+    "own_range_histogram",
+    "validate_frequencies",
+]

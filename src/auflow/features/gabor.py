@@ -1,0 +1,544 @@
+"""Gabor filtering: the seed notebook's exact method (the reference) and a fast separable bank.
+
+The seed called ``skimage.filters.gabor`` 16 times per face, i.e. 32 full 2-D convolutions with
+``scipy.ndimage.convolve``. :class:`GaborBank` computes the same complex responses (same kernels,
+same half-sample-symmetric border) with 1-D OpenCV passes:
+
+* with the default isotropic envelope (``sigma_x == sigma_y``) skimage's kernel is exactly the
+  outer product of two complex 1-D kernels, ``g(y, x) = ky(y) * kx(x)``, because
+  ``x'^2 + y'^2 == x^2 + y^2`` for any rotation and the carrier
+  ``exp(i 2 pi f (x cos t + y sin t))`` factorises. A rectangular truncation of a separable
+  kernel stays separable, so skimage's square support (``n_stds`` sigmas) is reproduced exactly;
+* a complex separable filter is at most 2 column passes and 4 row passes of real 1-D kernels, and
+  those passes are shared between filters (0 deg has a real column kernel, 90 deg a real row
+  kernel, 45 and 135 deg differ only by the sign of the row sine kernel);
+* ``ndi.convolve`` is a convolution and OpenCV filters correlate: flipping a Gabor kernel
+  conjugates it (Gaussian even, phase odd), so the bank correlates with the conjugate kernels;
+* scipy's ``mode='reflect'`` is half-sample symmetric (``d c b a | a b c d``), OpenCV's
+  ``BORDER_REFLECT`` (not ``BORDER_REFLECT_101``). A batch of faces is one tall image: passes
+  along rows use OpenCV's border (each row belongs to one face); passes along columns run face
+  by face, or, when the kernel is short next to the face, once over the faces stacked with their
+  own reflected rows between them;
+* every pass writes into reused scratch arrays: allocating fresh 256 kB arrays costs as much in
+  page faults as the filtering itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from skimage.filters import gabor
+
+SEED_ORIENTATIONS_DEG = (0.0, 45.0, 90.0, 135.0)
+SEED_FREQUENCIES = (0.2, 0.4, 0.6, 0.8)
+NYQUIST = 0.5
+
+# Faces are filtered in chunks of about this many pixels (one 256 px face, seven 96 px faces):
+# enough to amortise the ~10 us per OpenCV call on small faces, small enough for the ~20 planes
+# of a chunk's workspace to stay in cache. Measured best among 2^15..2^18 at 96, 128, 256 px.
+CHUNK_PIXELS = 1 << 16
+# Kernel parts smaller than this (relative to the kernel's peak) are numerical noise, e.g. the sine
+# part of the 90 deg row kernel, scaled by cos(pi / 2) = 6e-17: dropping it saves a pass.
+_NEGLIGIBLE = 1e-9
+# OpenCV's BORDER_REFLECT is scipy's mode='reflect'; a row belongs to one face, so OpenCV's border
+# of a pass along rows is that face's border.
+_ROWS = {"borderType": cv2.BORDER_REFLECT}
+# Stack faces for column passes only while the padding adds at most this fraction of rows.
+_MAX_PAD_FRACTION = 0.25
+
+
+def seed_gabor_histogram(
+    image: np.ndarray,
+    orientations_deg=SEED_ORIENTATIONS_DEG,
+    frequencies=SEED_FREQUENCIES,
+    bins: int = 20,
+) -> np.ndarray:
+    """The notebook's ``extract_gabor_features`` on an image already loaded as grey.
+
+    Parameters
+    ----------
+    image : (h, w) float array, grey levels in [0, 1].
+
+    Returns
+    -------
+    (bins,) float64 histogram of ``|real response|`` over all filters, normalised to sum 1, with
+    the range taken from this image's own min and max (as the notebook did).
+    """
+    magnitudes = []
+    for theta in np.deg2rad(orientations_deg):
+        for frequency in frequencies:
+            real, _ = gabor(image, frequency=frequency, theta=theta)
+            magnitudes.append(np.abs(real).ravel())
+    hist, _ = np.histogram(np.concatenate(magnitudes), bins=bins)
+    return hist.astype(float) / hist.sum()
+
+
+def validate_frequencies(
+    frequencies: Sequence[float], allow_above_nyquist: bool = False
+) -> tuple[float, ...]:
+    """Check Gabor frequencies (cycles/pixel) and return them as a tuple of floats.
+
+    A frequency at or above the Nyquist limit (0.5 cycles/pixel) cannot be represented on the
+    pixel grid: its response aliases to a lower frequency. That is an error, unless
+    ``allow_above_nyquist`` (meant only for reproducing the seed notebook), then a warning.
+
+    Raises
+    ------
+    ValueError
+        If the list is empty, a frequency is not a positive finite number, or one is at or above
+        Nyquist and ``allow_above_nyquist`` is false.
+    """
+    if isinstance(frequencies, int | float):
+        frequencies = (frequencies,)
+    values = tuple(float(f) for f in frequencies)
+    if not values:
+        raise ValueError("Gabor frequencies: the list is empty")
+    bad = [f for f in values if not (math.isfinite(f) and f > 0)]
+    if bad:
+        raise ValueError(f"Gabor frequencies must be positive cycles/pixel, got {bad}")
+    above = [f for f in values if f >= NYQUIST]
+    if above:
+        message = (
+            f"Gabor frequencies {above} cycles/pixel are at or above the Nyquist limit "
+            f"({NYQUIST} cycles/pixel) and alias to lower frequencies"
+        )
+        if not allow_above_nyquist:
+            raise ValueError(
+                f"{message}; use frequencies below {NYQUIST}. Only the seed reproduction option "
+                "(allow_above_nyquist=True, extractor gabor_hist_seed) allows them."
+            )
+        warnings.warn(f"{message}; allowed only to reproduce the seed notebook.", stacklevel=2)
+    return values
+
+
+def gabor_sigma(frequency: float, bandwidth: float = 1.0) -> float:
+    """skimage's Gaussian sigma (pixels) for a frequency and a bandwidth in octaves."""
+    b = bandwidth
+    prefactor = 1.0 / np.pi * math.sqrt(math.log(2) / 2.0) * (2.0**b + 1) / (2.0**b - 1)
+    return prefactor / frequency
+
+
+def separable_gabor_kernel(
+    frequency: float, theta: float, bandwidth: float = 1.0, n_stds: float = 3
+) -> tuple[np.ndarray, np.ndarray]:
+    """The 1-D factors of ``skimage.filters.gabor_kernel(frequency, theta, bandwidth, n_stds)``.
+
+    Returns
+    -------
+    ky : (2 * y0 + 1,) complex128, the column factor, carrying the ``1 / (2 pi sigma^2)`` norm.
+    kx : (2 * x0 + 1,) complex128, the row factor.
+        ``np.outer(ky, kx)`` equals skimage's kernel (same size, offsets and normalisation) to
+        float64 rounding.
+    """
+    sigma = gabor_sigma(frequency, bandwidth)
+    ct, st = math.cos(theta), math.sin(theta)  # as skimage computes them, for the same sizes
+    x0 = math.ceil(max(abs(n_stds * sigma * ct), abs(n_stds * sigma * st), 1))
+    y0 = math.ceil(max(abs(n_stds * sigma * ct), abs(n_stds * sigma * st), 1))
+    x = np.arange(-x0, x0 + 1)
+    y = np.arange(-y0, y0 + 1)
+    kx = np.exp(-0.5 * x**2 / sigma**2 + 1j * 2 * np.pi * frequency * ct * x)
+    ky = np.exp(-0.5 * y**2 / sigma**2 + 1j * 2 * np.pi * frequency * st * y)
+    return ky / (2 * np.pi * sigma * sigma), kx
+
+
+@functools.lru_cache(maxsize=256)
+def reflect_index(n: int, pad: int) -> np.ndarray:
+    """Indices of ``range(-pad, n + pad)`` folded into ``[0, n)`` as scipy's ``mode='reflect'``.
+
+    Half-sample symmetric and periodic with period ``2 n``, so pads longer than ``n`` work too.
+    Returns (n + 2 pad,) intp.
+    """
+    m = np.mod(np.arange(-pad, n + pad), 2 * n)
+    index = np.where(m < n, m, 2 * n - 1 - m)
+    index.flags.writeable = False  # shared through the cache
+    return index
+
+
+@dataclass(frozen=True)
+class GaborFilter:
+    """One filter of a bank: orientation (degrees), frequency (cycles/pixel), sigma (pixels)."""
+
+    orientation_deg: float
+    frequency: float
+    sigma: float
+    half_size: tuple[int, int]  # (y0, x0): the kernel is (2 y0 + 1, 2 x0 + 1)
+
+    @property
+    def name(self) -> str:
+        """``t045_f0.20``: orientation in degrees (3 digits when whole), frequency in
+        cycles/pixel (2 decimals, more when needed: ``f0.0625``)."""
+        return f"t{_format_orientation(self.orientation_deg)}_f{_format_frequency(self.frequency)}"
+
+
+def _format_orientation(degrees: float) -> str:
+    return f"{int(degrees):03d}" if degrees == int(degrees) else f"{degrees:g}"
+
+
+def _format_frequency(frequency: float) -> str:
+    text = f"{frequency:.2f}"
+    return text if float(text) == frequency else f"{frequency:g}"
+
+
+class _Parts:
+    """Interns real 1-D kernels up to sign, so that passes shared by filters run once."""
+
+    def __init__(self):
+        self.kernels: list[np.ndarray] = []
+        self._keys: dict[bytes, int] = {}
+
+    def add(self, part: np.ndarray, peak: float) -> tuple[int, int] | None:
+        """(sign, id) with ``part == sign * kernels[id]``; None when the part is negligible."""
+        if np.max(np.abs(part)) <= _NEGLIGIBLE * peak:
+            return None
+        # Orientations such as 45 and 135 deg give kernels equal up to sign and float64 rounding
+        # (cos 45 and -cos 135 differ in the last bit), so the key is a rounded copy.
+        pivot = part[np.argmax(np.abs(part))]
+        sign = 1 if pivot > 0 else -1
+        canonical = (sign * part).astype(np.float32)
+        key = np.round(canonical / abs(pivot) * 2**24).astype(np.int64).tobytes()
+        if key not in self._keys:
+            self._keys[key] = len(self.kernels)
+            self.kernels.append(canonical)
+        return sign, self._keys[key]
+
+
+@dataclass
+class _Group:
+    """The filters of one frequency: they share a row padding and some passes.
+
+    A term is one real separable product ``C(a) R(b)``, computed in one of two orders: ``"cr"``
+    (column pass on the row-padded faces, crop, then row pass) or ``"rc"`` (row pass, pad rows,
+    column pass, crop). First passes are shared by the terms that start with the same kernel.
+    """
+
+    pad: int
+    first: list[tuple[str, np.ndarray]]  # (order, kernel): (k, 1) column or (1, k) row, float32
+    terms: list[tuple[int, np.ndarray]]  # (first-pass id, second-pass kernel)
+    # per filter: (bank index, real terms, imaginary terms), term = (sign, term id)
+    filters: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+
+
+class GaborBank:
+    """A bank of Gabor filters giving the responses of ``skimage.filters.gabor``, fast.
+
+    Parameters
+    ----------
+    frequencies : sequence of float
+        Cycles/pixel. At or above Nyquist (0.5) only with ``allow_above_nyquist`` (a warning).
+    orientations_deg : sequence of float
+        Orientations in degrees (skimage's ``theta``, in radians there).
+    bandwidth : float
+        skimage's ``bandwidth`` (octaves), which sets sigma from the frequency.
+    n_stds : float
+        skimage's ``n_stds``: the kernel extends this many sigmas.
+    allow_above_nyquist : bool
+        See :func:`validate_frequencies`.
+
+    Attributes
+    ----------
+    filters : list of GaborFilter
+        In skimage loop order of the seed: orientation outer, frequency inner.
+
+    Notes
+    -----
+    Responses are float32 and equal skimage's (float64 arithmetic on the same kernels, mode
+    'reflect') to about 1e-6 of each filter's largest response.
+    """
+
+    def __init__(
+        self,
+        frequencies: Sequence[float] = SEED_FREQUENCIES,
+        orientations_deg: Sequence[float] = SEED_ORIENTATIONS_DEG,
+        bandwidth: float = 1.0,
+        n_stds: float = 3,
+        allow_above_nyquist: bool = False,
+    ):
+        frequencies = validate_frequencies(frequencies, allow_above_nyquist)
+        orientations = tuple(float(o) for o in orientations_deg)
+        if not orientations:
+            raise ValueError("Gabor orientations: the list is empty")
+        for what, values in (("frequencies", frequencies), ("orientations", orientations)):
+            if len(set(values)) != len(values):
+                raise ValueError(f"Gabor {what} repeat a value: {list(values)}")
+        if not bandwidth > 0:
+            raise ValueError(f"Gabor bandwidth must be positive, got {bandwidth}")
+        self.filters: list[GaborFilter] = []
+        kernels = []
+        for orientation in orientations:
+            for frequency in frequencies:
+                ky, kx = separable_gabor_kernel(
+                    frequency, np.deg2rad(orientation), bandwidth, n_stds
+                )
+                sigma = gabor_sigma(frequency, bandwidth)
+                half = (len(ky) // 2, len(kx) // 2)
+                self.filters.append(GaborFilter(orientation, frequency, sigma, half))
+                # correlating with the flipped kernel is convolving: flipping conjugates it
+                kernels.append((np.conj(ky), np.conj(kx)))
+        self._groups = []
+        for frequency in dict.fromkeys(frequencies):
+            members = [i for i, f in enumerate(self.filters) if f.frequency == frequency]
+            self._groups.append(self._plan([(i, *kernels[i]) for i in members]))
+
+    @staticmethod
+    def _plan(members) -> _Group:
+        """Decompose each complex separable filter into shared real 1-D passes.
+
+        With ``ky = cy + i sy`` and ``kx = cx + i sx``:
+        ``Re = C(cy) R(cx) - C(sy) R(sx)`` and ``Im = C(sy) R(cx) + C(cy) R(sx)``.
+        A filter whose column kernel is real (0 deg) runs its column pass first, one whose row
+        kernel is real (90 deg) its row pass first: 3 passes instead of 4; 45 and 135 deg share
+        all 6 of theirs.
+        """
+        columns, rows = _Parts(), _Parts()
+        first_ids: dict[tuple[str, int], int] = {}
+        term_ids: dict[tuple[str, int, int], int] = {}
+        filters = []
+        for index, ky, kx in members:
+            peak_y, peak_x = np.max(np.abs(ky)), np.max(np.abs(kx))
+            cy, sy = columns.add(ky.real, peak_y), columns.add(ky.imag, peak_y)
+            cx, sx = rows.add(kx.real, peak_x), rows.add(kx.imag, peak_x)
+            n_col = (cy is not None) + (sy is not None)
+            n_row = (cx is not None) + (sx is not None)
+            order = "rc" if n_row < n_col else "cr"
+
+            def term(col, row, sign, order=order):
+                if col is None or row is None:
+                    return []
+                first, second = (col[1], row[1]) if order == "cr" else (row[1], col[1])
+                first_ids.setdefault((order, first), len(first_ids))
+                key = (order, first, second)
+                term_ids.setdefault(key, len(term_ids))
+                return [(sign * col[0] * row[0], term_ids[key])]
+
+            real = term(cy, cx, 1) + term(sy, sx, -1)
+            imag = term(sy, cx, 1) + term(cy, sx, 1)
+            filters.append((index, real, imag))
+        # filters sharing passes (45 and 135 deg) one after the other: their planes are recycled
+        # sooner
+        filters.sort(key=lambda f: min(t for _, t in f[1] + f[2]))
+
+        def kernel(kind, k):
+            return columns.kernels[k][:, None] if kind == "c" else rows.kernels[k][None, :]
+
+        return _Group(
+            pad=max(len(k) // 2 for k in columns.kernels),
+            first=[(o, kernel(o[0], k)) for (o, k) in first_ids],
+            terms=[(first_ids[(o, f)], kernel(o[1], k)) for (o, f, k) in term_ids],
+            filters=filters,
+        )
+
+    def __len__(self) -> int:
+        return len(self.filters)
+
+    @property
+    def names(self) -> list[str]:
+        """``t045_f0.20`` per filter, in bank order."""
+        return [f.name for f in self.filters]
+
+    def iter_responses(
+        self, faces: np.ndarray, real_only: bool = False
+    ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
+        """Filter a batch; yield each filter's responses as soon as its frequency is done.
+
+        Parameters
+        ----------
+        faces : (n, h, w) or (h, w) array, converted to C-contiguous float32.
+        real_only : bool
+            Compute only the real parts (what the seed used): fewer passes.
+
+        Yields
+        ------
+        index : int, the filter's position in :attr:`filters` (bank order; frequencies are
+            done one after the other, so indices do not come in order).
+        real, imag : (n, h, w) float32, or (h, w) for one face; ``imag`` is None if
+            ``real_only``. They are views of the bank's reusable workspace: use or copy them
+            before the next iteration and do not write to them. (Fresh 256 kB arrays for every
+            pass cost as much as the filtering itself, in page faults.) For the same reason a
+            bank is not thread-safe: use one per thread.
+        """
+        faces = np.ascontiguousarray(faces, dtype=np.float32)
+        single = faces.ndim == 2
+        if single:
+            faces = faces[None]
+        if faces.ndim != 3:
+            raise ValueError(f"faces must be (n, h, w) or (h, w), got shape {faces.shape}")
+        n, h, w = faces.shape
+        shape = (h, w) if single else (n, h, w)
+        flat = faces.reshape(n * h, w)
+        work = self._work
+        for group in self._groups:
+            yield from self._iter_group(group, flat, n, h, real_only, work, shape)
+
+    def _iter_group(self, group: _Group, flat, n, h, real_only, work, shape):
+        """The responses of one frequency's filters, computing each pass when first needed and
+        recycling its plane once no remaining filter needs it (a smaller cache footprint)."""
+        w = flat.shape[1]
+        plane = (n * h, w)
+        # Stacking faces with padding rows between them saves one OpenCV call per face per
+        # column pass but filters the padding too: worth it only for small kernels.
+        pad = group.pad if n > 1 and 2 * group.pad <= _MAX_PAD_FRACTION * h else 0
+        padded = None
+        uses = [re + ([] if real_only else im) for _, re, im in group.filters]
+        term_uses: dict[int, int] = {}
+        first_uses: dict[int, int] = {}
+        for filter_terms in uses:
+            for _, t in filter_terms:
+                term_uses[t] = term_uses.get(t, 0) + 1
+        for t in term_uses:
+            first_uses[group.terms[t][0]] = first_uses.get(group.terms[t][0], 0) + 1
+        firsts: dict[int, np.ndarray] = {}
+        terms: dict[int, np.ndarray] = {}
+        for (index, re, im), filter_terms in zip(group.filters, uses, strict=True):
+            for _, t in filter_terms:
+                if t in terms:
+                    continue
+                f, kernel = group.terms[t]
+                order, first_kernel = group.first[f]
+                if f not in firsts:
+                    out = work.take(plane)
+                    if order == "rc":
+                        firsts[f] = cv2.filter2D(flat, cv2.CV_32F, first_kernel, dst=out, **_ROWS)
+                    else:
+                        if pad and padded is None:
+                            padded = work.get("padded", (n * (h + 2 * pad), w))
+                            _pad_rows(flat, n, h, pad, padded)
+                        firsts[f] = _column_pass(flat, first_kernel, n, h, pad, out, work, padded)
+                out = work.take(plane)
+                if order == "cr":
+                    terms[t] = cv2.filter2D(firsts[f], cv2.CV_32F, kernel, dst=out, **_ROWS)
+                else:
+                    terms[t] = _column_pass(firsts[f], kernel, n, h, pad, out, work)
+                first_uses[f] -= 1
+                if not first_uses[f]:
+                    work.give(firsts.pop(f))
+            combined = [work.take(plane) for _ in range(1 if real_only else 2)]
+            real = _combine(re, terms, combined[0]).reshape(shape)
+            imag = None if real_only else _combine(im, terms, combined[1]).reshape(shape)
+            yield index, real, imag
+            for array in combined:
+                work.give(array)
+            for _, t in filter_terms:
+                term_uses[t] -= 1
+                if not term_uses[t]:
+                    work.give(terms.pop(t))
+
+    @property
+    def _work(self) -> _Workspace:
+        if getattr(self, "_workspace", None) is None:
+            self._workspace = _Workspace()
+        return self._workspace
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_workspace"] = None  # scratch memory: not worth pickling
+        return state
+
+    def responses(self, faces: np.ndarray) -> np.ndarray:
+        """Complex responses of every filter.
+
+        Parameters
+        ----------
+        faces : (n, h, w) or (h, w) float array.
+
+        Returns
+        -------
+        (n, len(bank), h, w) complex64, or (len(bank), h, w) for one face; ``[..., k, :, :]`` is
+        ``real + 1j * imag`` of ``skimage.filters.gabor`` with filter ``k`` of :attr:`filters`.
+        """
+        faces = np.asarray(faces)
+        out = np.empty((*faces.shape[:-2], len(self), *faces.shape[-2:]), np.complex64)
+        for index, real, imag in self.iter_responses(faces):
+            out[..., index, :, :].real = real
+            out[..., index, :, :].imag = imag
+        return out
+
+
+class _Workspace:
+    """float32 scratch arrays reused from call to call: named ones, grown on demand, and a pool
+    of planes of any shape (``take`` one, ``give`` it back)."""
+
+    def __init__(self):
+        self._arrays: dict = {}
+        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
+
+    def take(self, shape: tuple[int, ...]) -> np.ndarray:
+        free = self._free.get(shape)
+        return free.pop() if free else np.empty(shape, np.float32)
+
+    def give(self, array: np.ndarray) -> None:
+        self._free.setdefault(array.shape, []).append(array)
+
+    def get(self, key, shape: tuple[int, ...]) -> np.ndarray:
+        size = math.prod(shape)
+        array = self._arrays.get(key)
+        if array is None or array.size < size:
+            array = self._arrays[key] = np.empty(size, np.float32)
+        return array[:size].reshape(shape)
+
+
+def _pad_rows(flat: np.ndarray, n: int, h: int, pad: int, out: np.ndarray) -> np.ndarray:
+    """(n h, w) stack of faces -> ``out``, (n (h + 2 pad), w): each face between its own
+    reflected rows."""
+    w = flat.shape[1]
+    np.take(flat.reshape(n, h, w), reflect_index(h, pad), axis=1, out=out.reshape(n, -1, w))
+    return out
+
+
+def _column_pass(
+    flat: np.ndarray,
+    kernel: np.ndarray,
+    n: int,
+    h: int,
+    pad: int,
+    out: np.ndarray,
+    work: _Workspace,
+    padded: np.ndarray | None = None,
+) -> np.ndarray:
+    """Correlate each face of a (n h, w) stack with a (k, 1) kernel into ``out``, each face with
+    its own border.
+
+    ``pad == 0``: one call per face, OpenCV's border. Otherwise ``pad >= k // 2`` rows of
+    reflection between faces (``padded``, if given, is ``flat`` so padded).
+    """
+    if not pad:
+        for i in range(0, n * h, h):
+            cv2.filter2D(flat[i : i + h], cv2.CV_32F, kernel, dst=out[i : i + h], **_ROWS)
+        return out
+    w = flat.shape[1]
+    tall = (n * (h + 2 * pad), w)
+    if padded is None:
+        padded = _pad_rows(flat, n, h, pad, work.get("padded_first", tall))
+    # OpenCV's own border touches only the padding rows, which are dropped
+    full = cv2.filter2D(padded, cv2.CV_32F, kernel, dst=work.get("column", tall))
+    np.copyto(out.reshape(n, h, w), full.reshape(n, h + 2 * pad, w)[:, pad : pad + h])
+    return out
+
+
+def _combine(terms: list[tuple[int, int]], computed: dict, out: np.ndarray) -> np.ndarray:
+    """Sum of ``sign * computed[id]`` over 0, 1 or 2 terms, in ``out`` (or a lone + term)."""
+    if not terms:
+        out.fill(0)
+        return out
+    (s1, a), *rest = terms
+    if not rest:
+        return computed[a] if s1 > 0 else np.negative(computed[a], out=out)
+    ((s2, b),) = rest
+    a, b = computed[a], computed[b]
+    if s1 > 0:
+        return cv2.add(a, b, dst=out) if s2 > 0 else cv2.subtract(a, b, dst=out)
+    if s2 > 0:
+        return cv2.subtract(b, a, dst=out)
+    return np.negative(cv2.add(a, b, dst=out), out=out)
+
+
+def iter_chunks(n_faces: int, face_shape: tuple[int, int], chunk_pixels: int = CHUNK_PIXELS):
+    """Slices of a batch of ``n_faces`` faces holding about ``chunk_pixels`` pixels each."""
+    per_chunk = max(1, chunk_pixels // max(1, face_shape[0] * face_shape[1]))
+    for start in range(0, n_faces, per_chunk):
+        yield slice(start, min(start + per_chunk, n_faces))

@@ -1,0 +1,212 @@
+"""Descriptors: shapes, names, the seed's histogram, the estimator contract, extraction."""
+
+import json
+import pickle
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+
+from auflow.features.descriptors import (
+    DEFAULT_EXTRACTOR,
+    EXTRACTORS,
+    GaborEnergy,
+    GaborHist,
+    GaborHistSeed,
+    make_extractor,
+    own_range_histogram,
+)
+from auflow.features.extract import extract_shard, extraction_metadata
+from auflow.features.gabor import GaborBank, seed_gabor_histogram
+
+
+def face_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth bright oval with dark eye and mouth blobs and fine noise, float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    y, x = y / h, x / w
+    face = 0.25 + 0.5 * np.exp(-((((x - 0.5) / 0.32) ** 2 + ((y - 0.5) / 0.42) ** 2) ** 2))
+    for cx, cy, r in ((0.35, 0.4, 0.05), (0.65, 0.4, 0.05), (0.5, 0.72, 0.08)):
+        cx, cy = cx + rng.normal(0, 0.02), cy + rng.normal(0, 0.02)
+        face -= 0.3 * np.exp(-((x - cx) ** 2 + ((y - cy) * 2) ** 2) / r**2)
+    face += cv2.GaussianBlur(rng.normal(0, 0.05, (h, w)), (0, 0), 1.0)
+    return np.clip(face, 0, 1).astype(np.float32)
+
+
+FACES = np.stack([face_like(64, 64, seed=s) for s in range(5)])
+
+
+def fitted(name: str, **params):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # gabor_hist_seed's above-Nyquist warning
+        return make_extractor(name, params).fit()
+
+
+EXPECTED = {  # name: (n_features with defaults, some feature names)
+    "gabor_energy": (3 * 4 * 16 * 2, ["gabor_t000_f0.0625_c0_0_mean", "gabor_t045_f0.25_c2_3_std"]),
+    "gabor_hist": (3 * 4 * 20, ["gabor_hist_t000_f0.0625_b00", "gabor_hist_t135_f0.25_b19"]),
+    "gabor_hist_seed": (20, ["gabor_hist_seed_bin00", "gabor_hist_seed_bin19"]),
+    "hog": (7 * 7 * 2 * 2 * 9, ["hog_b0_0_c0_0_o0", "hog_b6_6_c1_1_o8"]),
+    "lbp": (4 * 4 * 10, ["lbp_c0_0_u00", "lbp_c1_2_u03", "lbp_c3_3_u09"]),
+}
+
+
+def test_every_extractor_is_tested():
+    assert set(EXTRACTORS) == set(EXPECTED)
+    assert DEFAULT_EXTRACTOR == "gabor_energy"
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_shapes_dtypes_and_names(name):
+    n_features, some_names = EXPECTED[name]
+    model = fitted(name)
+    names = model.get_feature_names_out()
+    assert len(names) == n_features == len(set(names))
+    assert set(some_names) <= set(names)
+    for size in (48, 64):  # the columns do not depend on the face size
+        faces = FACES[:, :size, :size].copy() if size < 64 else FACES
+        features = model.transform(faces)
+        assert features.shape == (len(faces), n_features)
+        assert features.dtype == np.float32
+        assert np.isfinite(features).all()
+    assert model.transform(np.empty((0, 64, 64), np.float32)).shape == (0, n_features)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_a_batch_gives_the_features_of_one_face_at_a_time(name):
+    faces = np.stack([face_like(32, 40, seed=s) for s in range(7)])  # several faces per chunk
+    model = fitted(name)
+    batch = model.transform(faces)
+    one_by_one = np.concatenate([model.transform(faces[i : i + 1]) for i in range(len(faces))])
+    np.testing.assert_allclose(batch, one_by_one, rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", EXPECTED)
+def test_scikit_learn_contract(name):
+    model = make_extractor(name)
+    params = model.get_params()
+    assert clone(model).get_params() == params
+    assert make_extractor(name, params).get_params() == params  # round trip through the config
+    model.set_params(**params)
+    with pytest.raises(NotFittedError):
+        model.transform(FACES)
+    model = fitted(name)
+    restored = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(restored.transform(FACES), model.transform(FACES))
+
+
+def test_parameters_are_stored_untouched():
+    frequencies = [0.1, 0.2]
+    model = GaborEnergy(frequencies=frequencies, grid=[2, 3])
+    assert model.get_params()["frequencies"] is frequencies
+    model.fit()
+    assert len(model.get_feature_names_out()) == 4 * 2 * 2 * 3 * 2
+    assert model.get_feature_names_out()[-1] == "gabor_t135_f0.20_c1_2_std"
+
+
+def test_unknown_extractor_or_parameter():
+    with pytest.raises(ValueError, match="unknown feature extractor 'gabor'.*gabor_energy"):
+        make_extractor("gabor")
+    with pytest.raises(ValueError, match="unknown parameters \\['frequency'\\].*frequencies"):
+        make_extractor("gabor_energy", {"frequency": [0.1]})
+
+
+@pytest.mark.parametrize("name", ["gabor_energy", "gabor_hist"])
+def test_above_nyquist_is_an_error_unless_allowed(name):
+    with pytest.raises(ValueError, match=r"Nyquist.*allow_above_nyquist"):
+        make_extractor(name, {"frequencies": [0.1, 0.5]}).fit()
+    with pytest.warns(UserWarning, match=r"\[0\.5\]"):
+        make_extractor(name, {"frequencies": [0.1, 0.5], "allow_above_nyquist": True}).fit()
+
+
+def test_seed_extractor_warns_about_its_frequencies():
+    with pytest.warns(UserWarning, match=r"\[0\.6, 0\.8\].*Nyquist"):
+        GaborHistSeed().fit()
+    with pytest.raises(ValueError, match="Nyquist"):
+        GaborHistSeed(allow_above_nyquist=False).fit()
+
+
+def test_seed_histogram_reproduces_the_notebook():
+    # Our responses differ from skimage's by ~1e-6 of their range (float32 separable passes
+    # against float64 2-D convolutions) and the bins are computed in float32, so a value lying
+    # that close to a bin edge may change bin: a few counts of 16 x 64 x 64 = 65,536.
+    model = fitted("gabor_hist_seed")
+    ours = model.transform(FACES)
+    counts = 16 * 64 * 64
+    for face, row in zip(FACES, ours, strict=True):
+        reference = seed_gabor_histogram(face)
+        assert np.abs(row - reference).max() * counts <= 4
+        assert row.sum() == pytest.approx(1, abs=1e-6)
+
+
+def test_own_range_histogram_counts_like_numpy():
+    rng = np.random.default_rng(0)
+    mismatched, total = 0, 0
+    for _ in range(6):  # |Gabor response|-like: many small values, a long tail
+        values = (rng.random(1 << 18, dtype=np.float32) ** 4 * rng.random()).astype(np.float32)
+        expected, _ = np.histogram(values, bins=20)
+        got = own_range_histogram(values, 20)
+        assert got.sum() == values.size
+        mismatched += np.abs(got - expected).sum() / 2
+        total += values.size
+    assert mismatched <= 10  # measured: about 1 value in 10^6 crosses an edge
+    constant = np.full(100, 0.3, np.float32)  # np.histogram: everything in the middle bin
+    np.testing.assert_array_equal(own_range_histogram(constant, 20), np.histogram(constant, 20)[0])
+    np.testing.assert_array_equal(own_range_histogram(constant[:7], 1), [7])
+
+
+def test_gabor_energy_is_the_cell_mean_and_std_of_the_modulus():
+    faces = np.stack([face_like(30, 26, seed=s) for s in range(2)])  # cells of unequal sizes
+    model = GaborEnergy(frequencies=(0.1, 0.3), orientations_deg=(0, 60), grid=(3, 4)).fit()
+    features = model.transform(faces).reshape(2, 4, 3, 4, 2)
+    modulus = np.abs(GaborBank((0.1, 0.3), (0, 60)).responses(faces)).astype(np.float64)
+    rows, cols = np.round(np.linspace(0, 30, 4)).astype(int), np.round(np.linspace(0, 26, 5))
+    cols = cols.astype(int)
+    for r in range(3):
+        for c in range(4):
+            cell = modulus[:, :, rows[r] : rows[r + 1], cols[c] : cols[c + 1]]
+            np.testing.assert_allclose(features[:, :, r, c, 0], cell.mean(axis=(2, 3)), rtol=1e-5)
+            np.testing.assert_allclose(
+                features[:, :, r, c, 1], cell.std(axis=(2, 3)), rtol=1e-4, atol=1e-7
+            )
+
+
+@pytest.mark.parametrize("lo, hi", [(0.0, 0.02), (0.004, 0.02)])
+def test_gabor_hist_uses_a_fixed_range_and_clips_to_the_end_bins(lo, hi):
+    bins = 10
+    model = GaborHist(frequencies=(0.1,), orientations_deg=(0, 90), bins=bins, range=(lo, hi))
+    features = model.fit().transform(FACES[:2]).reshape(2, 2, bins)
+    modulus = np.abs(GaborBank((0.1,), (0, 90)).responses(FACES[:2]))
+    for i in range(2):
+        for k in range(2):
+            clipped = np.clip(modulus[i, k], lo, hi * 0.999999)  # outside: into the end bins
+            expected, _ = np.histogram(clipped, bins, (lo, hi))
+            assert np.abs(features[i, k] * modulus[i, k].size - expected).max() <= 2
+            assert features[i, k].sum() == pytest.approx(1)
+
+
+def test_extract_shard_layout_and_metadata(tmp_path):
+    folder = tmp_path / "SN001"
+    folder.mkdir()
+    for frame in (10, 2, 1):  # written out of order
+        image = np.round(face_like(40, 40, seed=frame) * 255).astype(np.uint8)
+        cv2.imwrite(str(folder / f"{frame}.png"), image)
+    paths = list(folder.glob("*.png"))
+    table = extract_shard("SN001", paths, "gabor_energy", {"grid": 2}, face_size=32, batch_size=2)
+    assert list(table.columns[:2]) == ["subject", "frame"]
+    assert table["frame"].tolist() == [1, 2, 10] and table["frame"].dtype == np.int64
+    assert (table["subject"] == "SN001").all()
+    features = table.iloc[:, 2:]
+    assert (features.dtypes == np.float32).all() and features.shape == (3, 3 * 4 * 4 * 2)
+    one_batch = extract_shard("SN001", paths, "gabor_energy", {"grid": 2}, 32, batch_size=64)
+    np.testing.assert_array_equal(one_batch.iloc[:, 2:].to_numpy(), features.to_numpy())
+
+    meta = extraction_metadata("gabor_energy", {"grid": 2}, 32)
+    json.dumps(meta)  # stored as JSON alongside the table
+    assert meta["extractor"] == "gabor_energy" and meta["face_size"] == 32
+    assert meta["params"]["grid"] == 2
+    assert meta["params"]["frequencies"] == [0.0625, 0.125, 0.25]  # defaults recorded too
+    assert {"auflow_version", "package_versions"} <= set(meta)

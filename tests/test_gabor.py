@@ -1,0 +1,175 @@
+"""The fast Gabor bank against skimage.filters.gabor, which the seed notebook used."""
+
+import math
+import warnings
+
+import cv2
+import numpy as np
+import pytest
+from skimage.filters import gabor, gabor_kernel
+
+from auflow.features.gabor import (
+    NYQUIST,
+    SEED_FREQUENCIES,
+    SEED_ORIENTATIONS_DEG,
+    GaborBank,
+    reflect_index,
+    separable_gabor_kernel,
+    validate_frequencies,
+)
+
+RELATIVE_TOLERANCE = 1e-4  # the issue's bar; measured differences are ~1e-6 (float32 passes)
+
+
+def face_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth bright oval with dark eye and mouth blobs and fine noise, float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    y, x = y / h, x / w
+    face = 0.25 + 0.5 * np.exp(-((((x - 0.5) / 0.32) ** 2 + ((y - 0.5) / 0.42) ** 2) ** 2))
+    for cx, cy, r in ((0.35, 0.4, 0.05), (0.65, 0.4, 0.05), (0.5, 0.72, 0.08)):
+        face -= 0.3 * np.exp(-((x - cx) ** 2 + ((y - cy) * 2) ** 2) / r**2)
+    face += cv2.GaussianBlur(rng.normal(0, 0.05, (h, w)), (0, 0), 1.0)
+    return np.clip(face, 0, 1).astype(np.float32)
+
+
+IMAGES = {
+    "random": np.random.default_rng(1).random((48, 40), dtype=np.float32),
+    "face": face_like(64, 64),
+}
+
+
+def seed_bank() -> GaborBank:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # 0.6 and 0.8 are above Nyquist: that is the seed's bank
+        return GaborBank(SEED_FREQUENCIES, SEED_ORIENTATIONS_DEG, allow_above_nyquist=True)
+
+
+def relative(ours: np.ndarray, reference: np.ndarray) -> float:
+    """max|ours - reference| / max|reference|, the issue's per-filter relative difference."""
+    return float(np.abs(ours - reference).max() / np.abs(reference).max())
+
+
+@pytest.mark.parametrize("frequency", [*SEED_FREQUENCIES, 0.05, 0.3])
+@pytest.mark.parametrize("orientation", [*SEED_ORIENTATIONS_DEG, 30.0, 200.0])
+def test_separable_factors_rebuild_skimage_kernel(frequency, orientation):
+    ky, kx = separable_gabor_kernel(frequency, np.deg2rad(orientation))
+    kernel = gabor_kernel(frequency, np.deg2rad(orientation))
+    assert kernel.shape == (len(ky), len(kx))  # same support, same centre
+    np.testing.assert_allclose(np.outer(ky, kx), kernel, rtol=0, atol=1e-12 * abs(kernel).max())
+
+
+@pytest.mark.parametrize("name", IMAGES)
+def test_seed_bank_matches_skimage_for_every_filter(name):
+    image = IMAGES[name]
+    bank = seed_bank()
+    responses = bank.responses(image)
+    assert responses.shape == (16, *image.shape) and responses.dtype == np.complex64
+    for k, flt in enumerate(bank.filters):
+        real, imag = gabor(image, flt.frequency, theta=np.deg2rad(flt.orientation_deg))
+        reference = real.astype(np.float64) + 1j * imag
+        label = f"{name} {flt.name}"
+        assert relative(responses[k], reference) <= RELATIVE_TOLERANCE, label
+        assert relative(responses[k].real, real) <= RELATIVE_TOLERANCE, label
+        assert relative(responses[k].imag, imag) <= RELATIVE_TOLERANCE, label
+
+
+def test_other_banks_and_kernels_larger_than_the_image():
+    # f = 0.05 has a 69 px kernel: the reflection must fold more than once across 20 px,
+    # as scipy's mode='reflect' does; 30 and 100 deg have rectangular kernels, no shared passes
+    image = face_like(20, 30, seed=3)
+    bank = GaborBank((0.05, 0.15, 0.45), (0.0, 30.0, 100.0), bandwidth=1.5)
+    responses = bank.responses(image)
+    for k, flt in enumerate(bank.filters):
+        real, imag = gabor(
+            image, flt.frequency, theta=np.deg2rad(flt.orientation_deg), bandwidth=1.5
+        )
+        assert relative(responses[k], real + 1j * imag.astype(np.float64)) <= RELATIVE_TOLERANCE
+
+
+def test_bank_order_and_names():
+    bank = GaborBank((0.1, 0.25), (0, 45))
+    assert bank.names == ["t000_f0.10", "t000_f0.25", "t045_f0.10", "t045_f0.25"]
+    assert GaborBank((0.0625,), (22.5,)).names == ["t22.5_f0.0625"]
+    assert len(bank) == 4
+
+
+def test_a_batch_filters_like_one_face_at_a_time(monkeypatch):
+    # nine 96 x 64 faces make one chunk: the small kernels (0.2, 0.3) run on the faces stacked
+    # with reflected rows between them, the large one (0.1) face by face
+    import auflow.features.gabor as module
+
+    stacked = []
+    pad_rows = module._pad_rows
+    monkeypatch.setattr(module, "_pad_rows", lambda *a: stacked.append(a[3]) or pad_rows(*a))
+    faces = np.stack([face_like(96, 64, seed=s) for s in range(9)])
+    bank = GaborBank((0.1, 0.2, 0.3), (0, 45, 90, 135))
+    batch = bank.responses(faces)
+    assert batch.shape == (9, 12, 96, 64)
+    assert sorted(set(stacked)) == [6, 9]  # half-sizes of the 0.3 and 0.2 kernels
+    for i, face in enumerate(faces):
+        np.testing.assert_allclose(batch[i], bank.responses(face), rtol=0, atol=1e-6)
+
+
+def test_real_only_gives_the_same_real_parts():
+    image = IMAGES["face"]
+    bank = seed_bank()
+    full = bank.responses(image)
+    for index, real, imag in bank.iter_responses(image, real_only=True):
+        assert imag is None
+        np.testing.assert_array_equal(real, full[index].real)
+
+
+@pytest.mark.parametrize("n, pad", [(5, 2), (5, 5), (3, 8), (1, 4)])
+def test_reflect_index_is_scipy_reflect(n, pad):
+    from scipy import ndimage as ndi
+
+    line = np.arange(n, dtype=float)
+    weights = np.zeros(2 * pad + 1)
+    for shift in range(-pad, pad + 1):  # a one-tap kernel reads the border values
+        weights[:] = 0
+        weights[pad + shift] = 1
+        # correlate1d with mode='reflect' is what ndi.convolve (skimage's gabor) uses
+        expected = ndi.correlate1d(line, weights, mode="reflect")
+        got = line[reflect_index(n, pad)][pad + shift : pad + shift + n]
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_nyquist_is_an_error_by_default():
+    with pytest.raises(ValueError, match="Nyquist") as error:
+        validate_frequencies([0.1, 0.6])
+    message = str(error.value)
+    assert "0.6" in message and "allow_above_nyquist" in message and "seed" in message
+    with pytest.raises(ValueError, match="Nyquist"):
+        GaborBank([NYQUIST])
+
+
+def test_nyquist_with_allow_is_a_warning_naming_the_frequencies():
+    with pytest.warns(UserWarning, match=r"\[0\.6, 0\.8\].*Nyquist"):
+        assert validate_frequencies(SEED_FREQUENCIES, allow_above_nyquist=True) == (
+            0.2,
+            0.4,
+            0.6,
+            0.8,
+        )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # below Nyquist: silent
+        assert validate_frequencies((0.1, 0.25)) == (0.1, 0.25)
+
+
+@pytest.mark.parametrize("bad", [[], [0.0], [-0.1], [math.nan]])
+def test_invalid_frequencies(bad):
+    with pytest.raises(ValueError, match="frequencies"):
+        validate_frequencies(bad)
+
+
+def test_repeated_filters():
+    with pytest.raises(ValueError, match="repeat"):
+        GaborBank((0.1, 0.1), (0,))
+    with pytest.raises(ValueError, match="repeat"):
+        GaborBank((0.1,), (0, 45, 0))
+
+
+def test_bad_input_shape():
+    with pytest.raises(ValueError, match=r"\(n, h, w\)"):
+        next(GaborBank((0.1,), (0,)).iter_responses(np.zeros((2, 3, 4, 5), np.float32)))

@@ -122,3 +122,17 @@ def test_predict_fold_predicts_only_the_test_subjects():
     assert set(predictions["subject"]) == {"s2"}
     assert list(predictions.columns) == ["subject", "frame", "fold", "AU12_p", "AU12_c"]
     assert (predictions["AU12_c"] == (intensity[100:200] >= 2)).mean() > 0.8
+
+
+def test_threshold_tuning_falls_back_when_inner_scores_are_constant():
+    rng = np.random.default_rng(1)
+    features = rng.normal(size=(300, 4)).astype(np.float32)
+    intensity = np.zeros(300, np.int8)
+    intensity[rng.choice(300, 12, replace=False)] = 3  # rare, and unrelated to the features
+    subjects = np.repeat(np.array(["a", "b", "c"]), 100)
+    splits = inner_group_splits(subjects, n_splits=3, seed=0)
+    # leaves of >= 200 frames: the tree cannot split, so it scores every frame alike
+    pipeline = make_classifier("decision_tree", {"min_samples_leaf": 200})
+    result = fit_predict_au(pipeline, features, intensity, features[:50], inner_splits=splits)
+    assert (result["c"] == 0).all()
+    assert len(np.unique(result["p"])) == 1

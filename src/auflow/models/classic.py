@@ -6,6 +6,8 @@ a fold only.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 from imblearn.over_sampling import SMOTE
 from imblearn.pipeline import Pipeline
@@ -35,6 +37,8 @@ def _adaboost_bagging(random_state=None, n_estimators=10, bagging_estimators=20)
     bagging = BaggingClassifier(n_estimators=bagging_estimators, random_state=random_state)
     return AdaBoostClassifier(bagging, n_estimators=n_estimators, random_state=random_state)
 
+
+log = logging.getLogger(__name__)
 
 # name -> (builder taking the config params, whether it takes random_state, needs SMOTE)
 CLASSIFIERS = {
@@ -71,6 +75,23 @@ def make_classifier(name: str, params: dict | None = None, random_state: int = 0
         steps.append(("smote", SMOTE(random_state=random_state)))
     steps.append(("model", builder(**params)))
     return Pipeline(steps)
+
+
+def _fit(model: Pipeline, features: np.ndarray, labels: np.ndarray, inner_splits) -> Pipeline:
+    """Fit ``model``, with its decision threshold tuned for F1 on ``inner_splits`` when given.
+
+    A model that scores every inner validation frame alike (a pure tree leaf, neighbours that
+    are all negative) leaves no threshold to choose: it then keeps its own.
+    """
+    if inner_splits is not None:
+        tuned = TunedThresholdClassifierCV(model, scoring="f1", cv=inner_splits)
+        try:
+            return tuned.fit(features, labels)
+        except ValueError as error:
+            if "constant predictions" not in str(error):
+                raise
+            log.info("threshold not tuned: %s", error)
+    return model.fit(features, labels)
 
 
 def _learnable(labels: np.ndarray, splits) -> bool:
@@ -142,9 +163,7 @@ def fit_predict_au(
     tune = target == "occurrence" and inner_splits and _learnable(labels, inner_splits)
     if "smote" in model.named_steps:
         _fit_smote_to(model, labels, inner_splits if tune else None)
-    if tune:
-        model = TunedThresholdClassifierCV(model, scoring="f1", cv=inner_splits)
-    model.fit(train_features, labels)
+    model = _fit(model, train_features, labels, inner_splits if tune else None)
     predicted = model.predict(test_features)
     if target == "occurrence":
         return {"c": predicted.astype(np.int8), "p": decision_scores(model, test_features)}

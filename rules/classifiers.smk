@@ -18,7 +18,7 @@ for classifier_name in CLASSIFIERS:
             f"benchmarks/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.tsv"
         conda:
             "../envs/learn.yaml"
-        threads: 2
+        threads: LEARN_THREADS
         resources:
             mem_mb=mem_mb_for_dataset,
             runtime=120,

@@ -62,6 +62,7 @@ CLASSIFIERS = {
     if section["enabled"]
 }
 STUDY = config["study"]
+LEARN_THREADS = config["resources"]["learn_threads"]
 STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
 
 

@@ -17,7 +17,7 @@ rule study:
         "benchmarks/study/{split}/{extractor}/{model}/fold{fold}.tsv"
     conda:
         "../envs/learn.yaml"
-    threads: 2
+    threads: LEARN_THREADS
     resources:
         mem_mb=mem_mb_for_dataset,
         runtime=240,

@@ -40,7 +40,8 @@ def markdown_summary(summary: pd.DataFrame, metric: str = "f1") -> str:
             "",
         ]
         stats = part.groupby(["classifier", "au"])[metric].agg(["mean", "std"])
-        cell = stats["mean"].map("{:.3f}".format) + " ± " + stats["std"].map("{:.3f}".format)
+        spread = stats["std"].map(lambda sd: "" if np.isnan(sd) else f" ± {sd:.3f}")
+        cell = stats["mean"].map("{:.3f}".format) + spread
         table = cell.unstack("au")
         table.columns = [au_name(au) for au in table.columns]
         ordered = [c for c in table.columns if c != "mean"] + ["mean"]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 
@@ -31,6 +33,19 @@ TINY_CONFIG = {
     },
     "study": {"model": "svm_linear", "n_trials": 2, "inner_splits": 2},
 }
+
+
+def face_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """A smooth bright oval with dark eye and mouth blobs and fine noise, float32 in [0, 1]."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    y, x = y / h, x / w
+    face = 0.25 + 0.5 * np.exp(-((((x - 0.5) / 0.32) ** 2 + ((y - 0.5) / 0.42) ** 2) ** 2))
+    for cx, cy, r in ((0.35, 0.4, 0.05), (0.65, 0.4, 0.05), (0.5, 0.72, 0.08)):
+        cx, cy = cx + rng.normal(0, 0.02), cy + rng.normal(0, 0.02)
+        face -= 0.3 * np.exp(-((x - cx) ** 2 + ((y - cy) * 2) ** 2) / r**2)
+    face += cv2.GaussianBlur(rng.normal(0, 0.05, (h, w)), (0, 0), 1.0)
+    return np.clip(face, 0, 1).astype(np.float32)
 
 
 def snakemake(workdir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:

@@ -22,19 +22,7 @@ from auflow.features.descriptors import (
 from auflow.features.extract import extract_shard, extraction_metadata
 from auflow.features.gabor import GaborBank, seed_gabor_histogram
 
-
-def face_like(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """A smooth bright oval with dark eye and mouth blobs and fine noise, float32 in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w]
-    y, x = y / h, x / w
-    face = 0.25 + 0.5 * np.exp(-((((x - 0.5) / 0.32) ** 2 + ((y - 0.5) / 0.42) ** 2) ** 2))
-    for cx, cy, r in ((0.35, 0.4, 0.05), (0.65, 0.4, 0.05), (0.5, 0.72, 0.08)):
-        cx, cy = cx + rng.normal(0, 0.02), cy + rng.normal(0, 0.02)
-        face -= 0.3 * np.exp(-((x - cx) ** 2 + ((y - cy) * 2) ** 2) / r**2)
-    face += cv2.GaussianBlur(rng.normal(0, 0.05, (h, w)), (0, 0), 1.0)
-    return np.clip(face, 0, 1).astype(np.float32)
-
+from conftest import face_like
 
 FACES = np.stack([face_like(64, 64, seed=s) for s in range(5)])
 

@@ -151,7 +151,3 @@ def allow_leaky(wildcards):
 def mem_mb_for_dataset(wildcards, input):
     """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
     return max(1000, int(6 * input.size_mb) + 500)
-
-
-def mem_mb_for_shard(wildcards, input):
-    return 1000

@@ -14,7 +14,8 @@ rule extract_features:
         "../envs/features.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for_shard,
+        # bounded by the extraction batch, not by the shard or the subject
+        mem_mb=1000,
         runtime=60,
     params:
         extractor_params=get_extractor_params,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 import pandas as pd
-from sklearn.metrics import f1_score
 
+from auflow.evaluation.metrics import score_predictions
 from auflow.io.dataset import KEY, au_columns
 from auflow.models.classic import make_classifier
 from auflow.models.train import predict_fold
@@ -69,13 +69,12 @@ def inner_folds(train: pd.DataFrame, n_splits: int, seed: int) -> pd.DataFrame:
 
 
 def macro_f1(labels: pd.DataFrame, predictions: pd.DataFrame, threshold: int) -> float:
-    """Mean F1 over the AUs that have positive frames in ``labels`` (rows aligned)."""
-    scores = [
-        f1_score(labels[au] >= threshold, predictions[f"{au}_c"])
-        for au in au_columns(labels)
-        if (labels[au] >= threshold).any()
-    ]
-    return float(np.mean(scores)) if scores else 0.0
+    """Mean F1 over the AUs that have positive frames among the predicted ones (the macro row
+    of :func:`score_predictions`); 0 when no AU has any, so a trial always has a value."""
+    aus = [int(column[2:]) for column in au_columns(labels)]
+    scored = score_predictions(predictions, labels, aus, threshold)
+    f1 = scored.loc[(scored["au"] == 0) & (scored["metric"] == "f1"), "value"].iloc[0]
+    return 0.0 if np.isnan(f1) else float(f1)
 
 
 def study_name(*parts) -> str:
@@ -131,8 +130,7 @@ def run_study(
             predictions = predict_fold(
                 train, validation_folds, inner, pipeline, target, threshold, n_jobs
             )
-            labels = predictions[KEY].merge(train, on=KEY, how="left")
-            scores.append(macro_f1(labels, predictions, threshold))
+            scores.append(macro_f1(train, predictions, threshold))
         return float(np.mean(scores))
 
     Path(journal).parent.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ TINY_CONFIG = {
         "knn": {"params": {"n_neighbors": 3}},
     },
     "study": {"model": "svm_linear", "n_trials": 2},
+    "models": {"save_final": True, "save_folds": True},
 }
 
 

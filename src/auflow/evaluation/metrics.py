@@ -8,8 +8,9 @@ F1, precision and recall are counted as the field counts them: a fold without th
 detector fired scores F1 = 0 (its false alarms are real errors), and only a fold with neither
 positives nor predicted positives leaves them undefined. An undefined metric (e.g. ROC-AUC with
 one class present) is NaN with the reason in ``note``, so it can be told apart from a real 0 and
-left out of averages. Scores pooled over every test frame of every fold (:func:`score_predictions` on the
-concatenated predictions) are the headline; fold means show the spread.
+left out of averages. Scores pooled over every test frame of every fold
+(:func:`score_predictions` on the concatenated predictions) are the headline; fold means show the
+spread.
 """
 
 from __future__ import annotations

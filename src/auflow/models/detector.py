@@ -242,12 +242,13 @@ class AUDetector(BaseEstimator):
 
     def _tune(self, X, labels, groups, inner):
         """(threshold, width) maximising F1 over the pooled out-of-split scores of the inner
-        validation subjects; (None, 1) when every such score is alike."""
+        validation subjects; (None, 1) when no inner model tells its validation frames apart."""
         scores = np.empty(len(labels))
         for train, validation in inner:
             model = self._fit_one(X[train], labels[train])
             scores[validation] = positive_scores(model, X[validation])
-        if np.ptp(scores) == 0:
+        if all(np.ptp(scores[validation]) == 0 for _, validation in inner):
+            # no inner model ranks its validation frames: nothing to choose a cut from
             log.info("threshold not tuned: inner validation scores are constant")
             return None, 1
         best = (-1.0, None, 1)

@@ -40,6 +40,20 @@ def _fill_from_config(args: argparse.Namespace) -> None:
 DEMO_DEFAULTS = {"subjects": 6, "frames": 120, "size": 96, "seed": 0}
 
 
+def _predict(args: argparse.Namespace) -> int:
+    from auflow.predict import predict_inputs, write_predictions
+
+    table = predict_inputs(args.model, args.input, args.detect, progress=not args.quiet)
+    write_predictions(table, args.out)
+    rate = table.attrs["frames_per_second"]
+    faces = int(table["face_detected"].sum())
+    print(
+        f"wrote {len(table)} frames ({faces} with a face) to {args.out} at {rate:.0f} frames/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +71,26 @@ def build_parser() -> argparse.ArgumentParser:
         help="take OUT (dataset.root) and the sizes not given from this config file's demo section",
     )
     demo.set_defaults(run=_demo_data)
+    predict = commands.add_parser(
+        "predict",
+        help="apply a saved model to image folders, images or videos (OpenFace-style CSV)",
+    )
+    predict.add_argument(
+        "--model", required=True, help="a saved model folder: results/models/<extractor>/<model>"
+    )
+    predict.add_argument(
+        "--input", required=True, nargs="+", help="image folders, image files or video files"
+    )
+    predict.add_argument("--out", required=True, help="output .csv, or .parquet")
+    predict.add_argument(
+        "--detect",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="find and crop the face: auto (square frames are taken as crops, others detected), "
+        "always, or never (the whole frame is the face)",
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(run=_predict)
     return parser
 
 

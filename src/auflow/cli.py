@@ -40,6 +40,14 @@ def _fill_from_config(args: argparse.Namespace) -> None:
 DEMO_DEFAULTS = {"subjects": 6, "frames": 120, "size": 96, "seed": 0}
 
 
+def _demo_video(args: argparse.Namespace) -> int:
+    from auflow.demo import write_demo_video
+
+    count = write_demo_video(args.subject_dir, args.out)
+    print(f"wrote {count} frames to {args.out}")
+    return 0
+
+
 def _predict(args: argparse.Namespace) -> int:
     from auflow.predict import predict_inputs, write_predictions
 
@@ -71,6 +79,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="take OUT (dataset.root) and the sizes not given from this config file's demo section",
     )
     demo.set_defaults(run=_demo_data)
+    video = commands.add_parser(
+        "demo-video",
+        help="write a video of a demo subject's faces inside larger frames (to try predict)",
+    )
+    video.add_argument("subject_dir", help="a subject's image folder, e.g. .../croppedImg/SN001")
+    video.add_argument("out", help="the video to write (.avi)")
+    video.set_defaults(run=_demo_video)
     predict = commands.add_parser(
         "predict",
         help="apply a saved model to image folders, images or videos (OpenFace-style CSV)",

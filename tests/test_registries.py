@@ -52,3 +52,18 @@ def test_settings_defaults_equal_the_schema_defaults():
         "evaluation": evaluation,
     }
     assert EvaluationSettings.from_config(config) == EvaluationSettings()
+
+
+def test_a_misspelt_classifier_parameter_stops_the_run_before_any_job(tmp_path):
+    from conftest import TINY_CONFIG, make_workdir, snakemake
+
+    config = {
+        **TINY_CONFIG,
+        "classifiers": {"random_forest": {"params": {"n_estimator": 10}}},
+    }
+    workdir = make_workdir(tmp_path / "work", config, subjects=3, frames=8)
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "model 'random_forest'" in output and "n_estimator" in output
+    assert not (workdir / "results").exists()

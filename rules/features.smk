@@ -3,7 +3,7 @@
 
 rule extract_features:
     input:
-        images=get_shard_images,
+        frames=get_shard_manifest,
     output:
         features="results/features/{extractor}/{subject}/{shard}.parquet",
     log:

@@ -4,7 +4,7 @@
 rule labels:
     input:
         labels=get_label_sources,
-        images=get_subject_images,
+        frames=get_subject_manifest,
     output:
         labels="results/labels/{subject}.parquet",
     log:
@@ -19,6 +19,8 @@ rule labels:
         label_format=DATASET["label_format"],
         labels_dir=str(LABELS),
         aus=config["aus"],
+        missing_au=DATASET["missing_au"],
+        strict_frames=DATASET["strict_frames"],
         version=VERSION,
     script:
         "../workflow_scripts/labels.py"

@@ -18,5 +18,6 @@ labels = read_subject_labels(
     missing_au=snakemake.params.missing_au,
     strict_frames=snakemake.params.strict_frames,
 )
-metadata = {"label_format": fmt, "source": str(source), **labels.attrs["auflow"]}
+# recorded once, in the auflow metadata (pandas would also keep attrs in its own)
+metadata = {"label_format": fmt, "source": str(source), **labels.attrs.pop("auflow", {})}
 write_table(labels, snakemake.output.labels, metadata)

@@ -46,27 +46,6 @@ SUBJECTS = list(FRAMES)
 SHARD_SIZE = config["features"]["shard_size"]
 
 
-# Jobs take a small manifest of their frames as input, not hundreds of image paths (which
-# Snakemake would print whole when a job fails). Manifests are written here, before the DAG is
-# built (Snakemake caches folder listings while building it), and only when their content
-# changed, so their modification time moves exactly when a job's frames do.
-try:
-    for subject, frames in FRAMES.items():
-        write_manifest(
-            f"results/frames/{subject}.json", subject, frames, with_stat=False
-        )
-        for first in range(0, len(frames), SHARD_SIZE):
-            write_manifest(
-                f"results/frames/{subject}/{first // SHARD_SIZE:03d}.json",
-                subject,
-                frames[first : first + SHARD_SIZE],
-                with_stat=True,
-            )
-except (OSError, ValueError) as error:
-    raise WorkflowError(
-        f"writing the frame manifests under results/frames: {error}"
-    ) from None
-
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
 for extractor_name in EXTRACTORS:
@@ -89,14 +68,6 @@ CLASSIFIERS = {
 STUDY = config["study"]
 LEARN_THREADS = config["resources"]["learn_threads"]
 STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
-
-
-def get_subject_manifest(wildcards):
-    return f"results/frames/{wildcards.subject}.json"
-
-
-def get_shard_manifest(wildcards):
-    return f"results/frames/{wildcards.subject}/{wildcards.shard}.json"
 
 
 def shard_ids(subject):

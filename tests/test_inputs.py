@@ -429,6 +429,7 @@ def test_a_full_disk_during_a_write_leaves_no_partial_table(tmp_path):
         with pytest.raises(OSError) as error:
             write_table(table, target, {"n": len(table)})
         assert error.value.errno == code
+        assert f"{target}: {os.strerror(code)} while writing the table" in str(error.value)
         assert sorted(p.name for p in (small / "features/SN001").iterdir()) == []
         assert sorted(p.name for p in small.iterdir()) == ["features", "first.parquet"]
         assert read_metadata(small / "first.parquet") == {"n": 5}

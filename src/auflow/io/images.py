@@ -119,33 +119,6 @@ def frame_gaps(frames: list[int]) -> list[tuple[int, int]]:
     return [(a + 1, b - 1) for a, b in zip(frames, frames[1:], strict=False) if b - a > 1]
 
 
-def discover_subjects(images_root: str | Path) -> list[str]:
-    """Names of the subject folders under ``images_root``, sorted.
-
-    Every visible folder is a subject. Raises ValueError naming the folder if its name cannot
-    be a subject id (see :data:`SUBJECT_NAME`) or if it holds no images: a subject that would
-    silently drop out of the dataset is worse than a stop.
-    """
-    images_root = Path(images_root)
-    if not images_root.is_dir():
-        raise FileNotFoundError(f"{images_root}: image folder not found (dataset.images in config)")
-    subjects = []
-    for folder in sorted(images_root.iterdir()):
-        if _is_hidden(folder) or not folder.is_dir():
-            continue
-        check_subject_name(folder.name, folder)
-        if not any(
-            p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not _is_hidden(p)
-            for p in folder.iterdir()
-        ):
-            raise ValueError(
-                f"{folder}: subject folder without images (.png, .jpg, .jpeg or .bmp); add its "
-                "images, remove the folder, or list the subjects to use in dataset.subjects"
-            )
-        subjects.append(folder.name)
-    return subjects
-
-
 def check_subject_name(subject: str, folder: str | Path) -> None:
     """Raise ValueError naming ``folder`` if ``subject`` cannot be a subject id, and why."""
     if re.fullmatch(SUBJECT_NAME, subject) is None:

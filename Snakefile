@@ -28,6 +28,7 @@ rule all:
         "results/metrics/summary.csv",
         "results/plots/f1_per_au.png",
         leakage_outputs(),
+        final_models(),
         expand(
             "results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
             split=SPLIT,

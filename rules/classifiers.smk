@@ -1,21 +1,27 @@
-# One rule per enabled classifier (classify_<name>), each run per split x extractor x fold:
-# fit on the training subjects, predict the test fold once, score the predictions.
+# One rule per model (classify_<name>: the baseline, then every enabled classifier), each run
+# per split x extractor x fold: fit on the training subjects, predict the test fold once, score
+# it. fit_final_<name> fits the same model on every subject and saves it for auflow predict.
 
-for classifier_name in CLASSIFIERS:
+for model_name, model in MODELS.items():
 
     rule:
         name:
-            f"classify_{classifier_name}"
+            f"classify_{model_name}"
         input:
             dataset="results/dataset/{extractor}.parquet",
             folds="results/folds/{split}.parquet",
         output:
-            predictions=f"results/predictions/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.parquet",
-            metrics=f"results/metrics/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.parquet",
+            predictions=f"results/predictions/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
+            metrics=f"results/metrics/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
+            fold_model=(
+                directory(f"results/models/folds/{{split}}/{{extractor}}/{model_name}/fold{{fold}}")
+                if SAVED["save_folds"]
+                else []
+            ),
         log:
-            f"logs/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.log",
+            f"logs/classify/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.log",
         benchmark:
-            f"benchmarks/classify/{{split}}/{{extractor}}/{classifier_name}/fold{{fold}}.tsv"
+            f"benchmarks/classify/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.tsv"
         conda:
             "../envs/learn.yaml"
         threads: LEARN_THREADS
@@ -23,15 +29,42 @@ for classifier_name in CLASSIFIERS:
             mem_mb=mem_mb_for_dataset,
             runtime=120,
         params:
-            classifier=classifier_name,
-            classifier_params=classifier_params(classifier_name),
-            target=EVALUATION["target"],
-            threshold=config["occurrence_threshold"],
-            normalise=FEATURES["normalise"],
-            tune_threshold=EVALUATION["tune_threshold"],
-            seed=EVALUATION["seed"],
-            aus=config["aus"],
+            model=model_name,
+            classifier=model["classifier"],
+            classifier_params=model["params"],
+            settings=model["settings"].as_dict(),
+            extractor_params=get_extractor_params,
+            face_size=FEATURES["face_size"],
             leaky=is_leaky,
             version=VERSION,
         script:
             "../workflow_scripts/classify.py"
+
+    rule:
+        name:
+            f"fit_final_{model_name}"
+        input:
+            dataset="results/dataset/{extractor}.parquet",
+        output:
+            model=f"results/models/{{extractor}}/{model_name}/model.skops",
+            manifest=f"results/models/{{extractor}}/{model_name}/manifest.json",
+        log:
+            f"logs/fit_final/{{extractor}}/{model_name}.log",
+        benchmark:
+            f"benchmarks/fit_final/{{extractor}}/{model_name}.tsv"
+        conda:
+            "../envs/learn.yaml"
+        threads: LEARN_THREADS
+        resources:
+            mem_mb=mem_mb_for_dataset,
+            runtime=120,
+        params:
+            model=model_name,
+            classifier=model["classifier"],
+            classifier_params=model["params"],
+            settings=model["settings"].as_dict(),
+            extractor_params=get_extractor_params,
+            face_size=FEATURES["face_size"],
+            version=VERSION,
+        script:
+            "../workflow_scripts/fit_final.py"

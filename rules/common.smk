@@ -13,6 +13,8 @@ from auflow.features.descriptors import make_extractor
 from auflow.io.discovery import discover_dataset, write_manifest
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
+from auflow.models.classic import check_classifier
+from auflow.settings import EvaluationSettings
 from auflow.workflow import failed_jobs_summary
 
 
@@ -48,24 +50,47 @@ SHARD_SIZE = config["features"]["shard_size"]
 
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
-for extractor_name in EXTRACTORS:
+EVALUATION = config["evaluation"]
+SETTINGS = EvaluationSettings.from_config(config)
+BASELINE = config["baseline"]
+# Every model a run evaluates: label -> registry classifier, its parameters, the extractors it
+# reads and its evaluation settings. The baseline is deliberately plain (HOG, standardised
+# logistic regression, no normalisation, no smoothing) and comes first in every table.
+MODELS = {}
+if BASELINE["enabled"]:
+    MODELS["baseline"] = {
+        "classifier": "logistic_regression",
+        "params": BASELINE["params"],
+        "extractors": [BASELINE["extractor"]],
+        "settings": SETTINGS.replace(normalise="none", smoothing=(1,)),
+    }
+for classifier_name, section in config["classifiers"].items():
+    if section["enabled"]:
+        MODELS[classifier_name] = {
+            "classifier": classifier_name,
+            "params": section["params"],
+            "extractors": EXTRACTORS,
+            "settings": SETTINGS,
+        }
+for model_name, model in MODELS.items():
+    try:
+        check_classifier(model["classifier"], model["params"])
+    except ValueError as error:
+        raise WorkflowError(f"config, model {model_name!r}: {error}")
+ALL_EXTRACTORS = list(dict.fromkeys(e for m in MODELS.values() for e in m["extractors"]))
+for extractor_name in dict.fromkeys([*EXTRACTORS, *ALL_EXTRACTORS]):
     # Fitting checks the parameters (names, Nyquist) before any job starts.
     try:
         make_extractor(extractor_name, FEATURES["params"].get(extractor_name)).fit()
     except (TypeError, ValueError) as error:
         raise WorkflowError(f"config features, extractor {extractor_name!r}: {error}")
-EVALUATION = config["evaluation"]
 SPLIT = EVALUATION["split"]
 # The leakage comparison pairs the configured split with the notebook's random frame split
 # (or, if random frames are what is configured, with subject-exclusive group k-fold).
 COMPARED_SPLIT = "group_kfold" if SPLIT in LEAKY_SPLITS else "random_frames"
 COMPARE = EVALUATION["leakage_comparison"]
-CLASSIFIERS = {
-    name: section
-    for name, section in config["classifiers"].items()
-    if section["enabled"]
-}
 STUDY = config["study"]
+SAVED = config["models"]
 LEARN_THREADS = config["resources"]["learn_threads"]
 STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
 
@@ -100,30 +125,50 @@ def subject_labels():
     return expand("results/labels/{subject}.parquet", subject=SUBJECTS)
 
 
-def classifier_params(name):
-    return CLASSIFIERS[name]["params"]
-
-
 def fold_numbers(split):
     return range(n_folds(split, SUBJECTS, EVALUATION["k"]))
 
 
-def split_metrics(split, classifiers):
+def model_extractors(model):
+    return MODELS[model]["extractors"] if model in MODELS else EXTRACTORS
+
+
+def split_outputs(kind, split, models):
+    """One file per model x its extractors x fold: ``kind`` is metrics or predictions."""
     return [
-        f"results/metrics/{split}/{extractor}/{classifier}/fold{fold}.parquet"
-        for extractor in EXTRACTORS
-        for classifier in classifiers
+        f"results/{kind}/{split}/{extractor}/{model}/fold{fold}.parquet"
+        for model in models
+        for extractor in model_extractors(model)
         for fold in fold_numbers(split)
     ]
 
 
-def metrics_files():
-    """Every fold's metrics: all models on the configured split, and the classifiers (not the
-    studies) on the compared split when the leakage comparison is on."""
-    files = split_metrics(SPLIT, [*CLASSIFIERS, *STUDY_CLASSIFIERS])
+def evaluated(kind):
+    """Every fold's metrics or predictions: all models on the configured split, and the models
+    (not the studies) on the compared split when the leakage comparison is on."""
+    files = split_outputs(kind, SPLIT, [*MODELS, *STUDY_CLASSIFIERS])
     if COMPARE:
-        files += split_metrics(COMPARED_SPLIT, CLASSIFIERS)
+        files += split_outputs(kind, COMPARED_SPLIT, MODELS)
     return files
+
+
+def metrics_files():
+    return evaluated("metrics")
+
+
+def prediction_files():
+    return evaluated("predictions")
+
+
+def final_models():
+    """The model folders fitted on every subject (models.save_final)."""
+    if not SAVED["save_final"]:
+        return []
+    return [
+        f"results/models/{extractor}/{model}/manifest.json"
+        for model in MODELS
+        for extractor in MODELS[model]["extractors"]
+    ]
 
 
 def leakage_outputs():

@@ -4,8 +4,16 @@
 rule aggregate_metrics:
     input:
         metrics=metrics_files(),
+        predictions=prediction_files(),
+        labels=subject_labels(),
     output:
         per_fold="results/metrics/per_fold.parquet",
+        pooled="results/metrics/pooled.parquet",
+        pooled_csv=report(
+            "results/metrics/pooled.csv",
+            caption="../report/pooled.rst",
+            category="Metrics",
+        ),
         csv=report(
             "results/metrics/summary.csv",
             caption="../report/summary.rst",
@@ -21,6 +29,7 @@ rule aggregate_metrics:
         mem_mb=1000,
         runtime=10,
     params:
+        settings=SETTINGS.as_dict(),
         version=VERSION,
     script:
         "../workflow_scripts/aggregate_metrics.py"

@@ -23,7 +23,7 @@ TINY = {"subjects": 4, "frames": 40, "size": 48, "seed": 0}
 TINY_CONFIG = {
     "dataset": {"root": "data"},
     "features": {"face_size": 48, "shard_size": 16, "extractors": ["gabor_hist_seed"]},
-    "evaluation": {"split": "group_kfold", "k": 3, "seed": 0},
+    "evaluation": {"split": "group_kfold", "k": 3, "seed": 0, "inner_splits": 2},
     "classifiers": {
         "svm_linear": {"params": {"C": 0.1, "class_weight": "balanced"}},
         "random_forest": {"params": {"n_estimators": 10, "class_weight": "balanced"}},
@@ -31,7 +31,8 @@ TINY_CONFIG = {
         "naive_bayes": {},
         "knn": {"params": {"n_neighbors": 3}},
     },
-    "study": {"model": "svm_linear", "n_trials": 2, "inner_splits": 2},
+    "study": {"model": "svm_linear", "n_trials": 2},
+    "models": {"save_final": True, "save_folds": True},
 }
 
 

@@ -7,9 +7,11 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+import skimage.io
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from auflow.demo import generate_demo_dataset
 from auflow.features.descriptors import (
     DEFAULT_EXTRACTOR,
     EXTRACTORS,
@@ -21,6 +23,7 @@ from auflow.features.descriptors import (
 )
 from auflow.features.extract import extract_shard, extraction_metadata
 from auflow.features.gabor import GaborBank, seed_gabor_histogram
+from auflow.io.images import load_faces
 
 from conftest import face_like
 
@@ -128,6 +131,44 @@ def test_seed_histogram_reproduces_the_notebook():
         reference = seed_gabor_histogram(face)
         assert np.abs(row - reference).max() * counts <= 4
         assert row.sum() == pytest.approx(1, abs=1e-6)
+
+
+def test_seed_histogram_on_8bit_grey_files_is_the_notebooks_uint8_computation(tmp_path):
+    # The notebook's imread(as_gray=True) keeps an 8-bit grey PNG as uint8, and skimage's gabor
+    # then filters it in uint8 (responses truncated and wrapped modulo 256): notebook_uint8
+    # reproduces that from the face as the pipeline loads it.
+    (subject,) = generate_demo_dataset(tmp_path, n_subjects=1, n_frames=2, size=64, seed=0)
+    paths = [tmp_path / "croppedImg" / subject / f"{frame}.png" for frame in (1, 2)]
+    faces = load_faces(paths)
+    ours = fitted("gabor_hist_seed", notebook_uint8=True).transform(faces)
+    floats = fitted("gabor_hist_seed").transform(faces)
+    counts = 16 * 64 * 64
+    for path, row, float_row in zip(paths, ours, floats, strict=True):
+        image = skimage.io.imread(path, as_gray=True)
+        assert image.dtype == np.uint8
+        reference = seed_gabor_histogram(image)
+        # measured: the same counts on 16 demo images; a response within float32 rounding of
+        # an integer could truncate to its neighbour, moving one count
+        assert np.abs(np.rint(row * counts) - np.rint(reference * counts)).max() <= 1
+        assert np.abs(float_row - reference).max() > 0.01  # the difference the option removes
+
+
+def test_seed_histogram_on_colour_files_is_the_notebooks_float_computation(tmp_path):
+    # imread(as_gray=True) turns colour into float64 grey in [0, 1]: the default path
+    colour = (np.stack([face_like(64, 64, seed=s) for s in range(3)], axis=-1) * 255).astype(
+        np.uint8
+    )
+    path = tmp_path / "colour.png"
+    cv2.imwrite(str(path), colour)
+    image = skimage.io.imread(path, as_gray=True)
+    assert image.dtype == np.float64
+    row = fitted("gabor_hist_seed").transform(load_faces([path]))[0]
+    assert np.abs(row - seed_gabor_histogram(image)).max() * 16 * 64 * 64 <= 4
+
+
+def test_seed_histogram_option_must_be_a_boolean():
+    with pytest.raises(ValueError, match="notebook_uint8 must be true or false"):
+        fitted("gabor_hist_seed", notebook_uint8="yes")
 
 
 def test_own_range_histogram_counts_like_numpy():

@@ -63,3 +63,40 @@ def test_random_frame_split_scores_near_perfect(identity_only_data):
     metrics = cross_validated_metrics(*identity_only_data, split="random_frames")
     assert metrics["balanced_accuracy"] > 0.9
     assert metrics["f1"] > 0.9
+
+
+def test_the_pipeline_cannot_predict_labels_only_memorising_test_frames_could(tmp_path):
+    """Known answer through Snakemake: every frame's labels drawn at random, independently of its
+    neighbours. A 1-nearest-neighbour detector recalls any frame it was fitted on exactly, so if a
+    test frame reached a fit (classification, threshold tuning, the final refit), pooled F1 would
+    be near 1. Fitted on other frames only, it is near chance, on every split: even the leaky
+    random frame split keeps the test frames themselves out of training."""
+    import json
+
+    from auflow.io.parquet import read_table
+
+    from conftest import make_workdir, snakemake
+
+    config = {
+        "dataset": {"root": "data"},
+        "aus": [1, 2, 12],
+        "features": {"face_size": 48, "shard_size": 40, "extractors": ["gabor_hist_seed"]},
+        "evaluation": {"split": "group_kfold", "k": 3, "tune_threshold": False},
+        "classifiers": {"knn": {"params": {"n_neighbors": 1}}},
+        "baseline": {"enabled": False},
+        "study": {"enabled": False},
+        "models": {"save_final": False},
+    }
+    workdir = make_workdir(tmp_path / "work", config, subjects=4, frames=30)
+    rng = np.random.default_rng(0)
+    for path in (workdir / "data/json").glob("*.json"):
+        frames = len(json.loads(path.read_text()))
+        labels = [
+            {f"au{au}": 3 * int(rng.random() < 0.3) for au in (1, 2, 12)} for _ in range(frames)
+        ]
+        path.write_text(json.dumps(labels))
+    snakemake(workdir, "--cores", "2")
+    pooled = read_table(workdir / "results/metrics/pooled.parquet")
+    f1 = pooled[(pooled["au"] == 0) & (pooled["metric"] == "f1")].set_index("split")["value"]
+    assert set(f1.index) == {"group_kfold", "random_frames"}
+    assert (f1 < 0.6).all(), f1.to_dict()

@@ -54,22 +54,50 @@ def test_f1_is_for_the_positive_class_not_a_macro_average():
     assert values["accuracy"] == pytest.approx(0.9)
 
 
-def test_no_positive_frames_gives_nan_with_a_reason_not_zero():
+def test_false_alarms_on_a_fold_without_the_au_count_as_f1_zero():
+    # No positive frame, one false alarm: 2TP / (2TP + FP + FN) = 0 / 1 = 0, not undefined.
     table = occurrence_metrics(np.zeros(6, dtype=int), np.array([0, 1, 0, 0, 0, 0]), np.arange(6))
     values, why = as_dict(table), notes(table)
-    for metric in ("f1", "recall", "roc_auc", "pr_auc", "balanced_accuracy"):
+    assert values["f1"] == 0.0 and values["precision"] == 0.0 and values["recall"] == 0.0
+    assert "frames predicted positive" in why["f1"]
+    for metric in ("roc_auc", "pr_auc", "balanced_accuracy"):
         assert np.isnan(values[metric])
         assert "no positive frames" in why[metric]
-    assert values["precision"] == 0.0
     assert values["accuracy"] == pytest.approx(5 / 6)
     assert values["base_rate"] == 0.0
 
 
-def test_no_predicted_positives_leaves_precision_undefined():
+def test_a_fold_with_neither_positives_nor_alarms_leaves_f1_undefined():
+    table = occurrence_metrics(np.zeros(5, dtype=int), np.zeros(5, dtype=int))
+    values, why = as_dict(table), notes(table)
+    for metric in ("f1", "precision", "recall"):
+        assert np.isnan(values[metric])
+        assert why[metric] == "no positive frames and none predicted"
+    assert values["accuracy"] == 1.0
+
+
+def test_missed_positives_with_nothing_predicted_count_as_zero():
+    # TP 0, FP 0, FN 2: F1 = 0 / 2 = 0; precision 0/0 counted as 0 because the AU was there.
     table = occurrence_metrics(np.array([1, 0, 1, 0]), np.zeros(4, dtype=int))
-    assert np.isnan(as_dict(table)["precision"])
-    assert notes(table)["precision"] == "no frame predicted positive"
-    assert as_dict(table)["recall"] == 0.0
+    values = as_dict(table)
+    assert values["f1"] == 0.0 and values["precision"] == 0.0 and values["recall"] == 0.0
+    assert notes(table)["precision"] == "no frame predicted positive: counted as 0"
+
+
+@pytest.mark.parametrize(
+    ("occurrence", "predicted", "expected"),
+    [
+        # TP 2, FP 1, FN 1: P 2/3, R 2/3, F1 4/6
+        ([1, 1, 1, 0, 0, 0], [1, 1, 0, 1, 0, 0], (4 / 6, 2 / 3, 2 / 3)),
+        # TP 1, FP 3, FN 0: P 1/4, R 1, F1 2/5
+        ([1, 0, 0, 0, 0], [1, 1, 1, 1, 0], (2 / 5, 1 / 4, 1.0)),
+        # TP 0, FP 2, FN 0 (no positives): all 0
+        ([0, 0, 0, 0], [1, 0, 1, 0], (0.0, 0.0, 0.0)),
+    ],
+)
+def test_f1_precision_recall_hand_counts(occurrence, predicted, expected):
+    values = as_dict(occurrence_metrics(np.array(occurrence), np.array(predicted)))
+    assert (values["f1"], values["precision"], values["recall"]) == pytest.approx(expected)
 
 
 def test_missing_scores_leave_ranking_metrics_undefined():
@@ -140,8 +168,9 @@ def test_score_predictions_per_au_values(scored):
     assert (au1["n_pos"] == 4).all() and (au1["n"] == 8).all()
     assert np.isnan(au1.loc["roc_auc", "value"])  # no AU01_p column
     au2 = scored[scored["au"] == 2].set_index("metric")
-    assert np.isnan(au2.loc["f1", "value"])
-    assert au2.loc["f1", "note"] == "no positive frames in this fold"
+    # AU02 never occurs, but frame a4 was predicted: a false alarm, F1 = 0
+    assert au2.loc["f1", "value"] == 0.0
+    assert "frames predicted positive" in au2.loc["f1", "note"]
     assert "mae" not in au2.index  # no AU02_r column
 
 
@@ -155,8 +184,10 @@ def test_macro_average_row_averages_the_defined_values(scored):
     macro = scored[scored["au"] == 0].set_index("metric")
     assert macro.loc["accuracy", "value"] == pytest.approx((6 / 8 + 7 / 8) / 2)
     assert macro.loc["accuracy", "note"] == "mean over 2 of 2 AUs"
-    assert macro.loc["f1", "value"] == pytest.approx(3 / 4)  # AU02's undefined F1 is left out
-    assert macro.loc["f1", "note"] == "mean over 1 of 2 AUs; undefined for AU02"
+    # AU02's false alarm counts: (3/4 + 0) / 2; its undefined ROC-AUC is left out
+    assert macro.loc["f1", "value"] == pytest.approx(3 / 8)
+    assert macro.loc["f1", "note"] == "mean over 2 of 2 AUs"
+    assert macro.loc["roc_auc", "note"] == "undefined for every one of the 2 AUs"
     assert macro.loc["mae", "note"] == "mean over 1 of 1 AUs"
 
 

@@ -1,14 +1,17 @@
-"""Per-AU detectors: every registered classifier, the targets, normalisation, tuning."""
+"""Per-AU detectors: every registered classifier, the targets, normalisation, tuning, smoothing."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.metrics import f1_score
 
-from auflow.evaluation.splits import inner_group_splits
-from auflow.models.classic import CLASSIFIERS, fit_predict_au, make_classifier
+from auflow.models.classic import CLASSIFIERS, check_classifier, make_classifier
+from auflow.models.detector import AUDetector, best_f1_cut, smooth_scores
 from auflow.models.train import normalise_per_subject, predict_fold
+from auflow.settings import EvaluationSettings
 
 FAST_PARAMS = {
     "random_forest": {"n_estimators": 10},
@@ -27,72 +30,119 @@ def separable_problem(seed=0, n=300):
     return features, intensity
 
 
+def subjects_of(n, count=4):
+    return np.repeat([f"s{i}" for i in range(count)], n // count)
+
+
 @pytest.mark.parametrize("name", sorted(CLASSIFIERS))
 def test_every_classifier_detects_a_separable_au(name):
     features, intensity = separable_problem()
-    pipeline = make_classifier(name, FAST_PARAMS.get(name), random_state=0)
-    result = fit_predict_au(pipeline, features[:200], intensity[:200], features[200:])
+    detector = AUDetector(name, FAST_PARAMS.get(name), aus=(1,), inner_splits=2)
+    detector.fit(features[:200], intensity[:200, None], subjects_of(200))
     truth = intensity[200:] >= 2
-    assert set(np.unique(result["c"])) <= {0, 1}
-    assert np.isfinite(result["p"]).all()
-    assert (result["c"] == truth).mean() > 0.8
+    predicted = detector.predict(features[200:])[:, 0]
+    scores = detector.decision_function(features[200:])[:, 0]
+    assert set(np.unique(predicted)) <= {0, 1}
+    assert np.isfinite(scores).all()
+    assert (predicted == truth).mean() > 0.8
     # the score ranks positives above negatives
-    assert result["p"][truth].mean() > result["p"][~truth].mean()
+    assert scores[truth].mean() > scores[~truth].mean()
+
+
+def test_detector_follows_the_estimator_contract():
+    detector = AUDetector("svm_linear", {"C": 0.5}, aus=(1, 2), smoothing=(1, 3))
+    copy = clone(detector)
+    assert copy.get_params() == detector.get_params()
+    copy.set_params(params={"C": 2.0})
+    assert copy.params == {"C": 2.0} and detector.params == {"C": 0.5}
+    assert not hasattr(copy, "estimators_")
 
 
 def test_one_class_in_training_predicts_that_class():
     features, _ = separable_problem()
-    result = fit_predict_au(
-        make_classifier("svm_linear"), features[:200], np.zeros(200, np.int8), features[200:]
+    detector = AUDetector("svm_linear", aus=(1,)).fit(
+        features[:200], np.zeros((200, 1), np.int8), subjects_of(200)
     )
-    assert (result["c"] == 0).all() and (result["p"] == 0).all()
+    assert (detector.predict(features[200:]) == 0).all()
+    assert (detector.decision_function(features[200:]) == 0).all()
 
 
 def test_intensity_target_predicts_classes_and_derives_occurrence():
     features, intensity = separable_problem()
-    result = fit_predict_au(
-        make_classifier("random_forest", {"n_estimators": 20}),
-        features[:200],
-        intensity[:200],
-        features[200:],
-        target="intensity",
-        threshold=2,
+    detector = AUDetector("random_forest", {"n_estimators": 20}, aus=(1,), target="intensity")
+    detector.fit(features[:200], intensity[:200, None], subjects_of(200))
+    predicted = detector.predict_intensity(features[200:])[:, 0]
+    assert set(np.unique(predicted)) <= set(range(6))
+    np.testing.assert_array_equal(
+        detector.predict(features[200:])[:, 0], (predicted >= 2).astype(np.int8)
     )
-    assert set(np.unique(result["r"])) <= set(range(6))
-    np.testing.assert_array_equal(result["c"], (result["r"] >= 2).astype(np.int8))
-    assert ((result["p"] >= 0) & (result["p"] <= 1)).all()
+    scores = detector.decision_function(features[200:])
+    assert ((scores >= 0) & (scores <= 1)).all()
 
 
-def test_threshold_tuning_runs_on_inner_subject_splits():
+def test_threshold_is_tuned_for_f1_on_the_inner_subjects():
     features, intensity = separable_problem(n=400)
-    subjects = np.repeat(np.array(["a", "b", "c", "d"]), 100)
-    splits = inner_group_splits(subjects[:300], n_splits=3, seed=0)
-    result = fit_predict_au(
-        make_classifier("naive_bayes"),
-        features[:300],
-        intensity[:300],
-        features[300:],
-        inner_splits=splits,
-    )
-    assert (result["c"] == (intensity[300:] >= 2)).mean() > 0.8
+    detector = AUDetector("naive_bayes", aus=(1,), inner_splits=3)
+    detector.fit(features[:300], intensity[:300, None], subjects_of(300, 3))
+    assert detector.tuned_[0]
+    assert (detector.predict(features[300:])[:, 0] == (intensity[300:] >= 2)).mean() > 0.8
+
+
+def test_best_f1_cut_matches_a_brute_force_search():
+    rng = np.random.default_rng(3)
+    occurrence = (rng.random(200) < 0.2).astype(np.int8)
+    scores = rng.normal(size=200) + 1.5 * occurrence
+    threshold, f1 = best_f1_cut(occurrence, scores)
+    brute = max(f1_score(occurrence, scores >= t) for t in np.unique(scores))
+    assert f1 == pytest.approx(brute)
+    assert f1_score(occurrence, scores >= threshold) == pytest.approx(brute)
+
+
+def test_smoothing_is_a_centred_mean_within_each_subject():
+    scores = np.array([0.0, 3.0, 0.0, 9.0, 9.0, 0.0])
+    groups = np.array(["a", "a", "a", "b", "b", "b"])
+    smoothed = smooth_scores(scores, groups, 3)
+    # near the ends the window is cut short; no window reaches into the other subject
+    np.testing.assert_allclose(smoothed, [1.5, 1.0, 1.5, 9.0, 6.0, 4.5])
+    np.testing.assert_array_equal(smooth_scores(scores, groups, 1), scores)
+
+
+def test_smoothing_width_is_chosen_on_the_training_subjects():
+    # An AU on for episodes of 20 frames; each frame's feature is the truth plus heavy noise, so
+    # averaging neighbouring frames helps and the tuning should pick a wide window.
+    rng = np.random.default_rng(0)
+    on = (np.arange(400) // 20) % 3 == 0
+    features = (on + rng.normal(0, 1.2, 400)).astype(np.float32)[:, None]
+    intensity = (on * 3).astype(np.int8)[:, None]
+    subjects = subjects_of(400, 4)
+    detector = AUDetector("logistic_regression", aus=(1,), smoothing=(1, 9), inner_splits=2)
+    detector.fit(features[:300], intensity[:300], subjects[:300])
+    assert detector.smoothing_[0] == 9
+    smoothed = detector.predict(features[300:], subjects[300:])[:, 0]
+    single = AUDetector("logistic_regression", aus=(1,), inner_splits=2)
+    single.fit(features[:300], intensity[:300], subjects[:300])
+    raw = single.predict(features[300:], subjects[300:])[:, 0]
+    truth = intensity[300:, 0] >= 2
+    assert f1_score(truth, smoothed) > f1_score(truth, raw) + 0.1
 
 
 def test_smote_asks_for_no_more_neighbours_than_there_are_positives():
     features, _ = separable_problem()
-    occurrence = np.zeros(200, np.int8)
-    occurrence[:4] = 3  # four positive frames: SMOTE's default of five neighbours cannot work
-    result = fit_predict_au(
-        make_classifier("smote_adaboost", {"n_estimators": 3}),
-        features[:200],
-        occurrence,
-        features[200:],
-    )
-    assert len(result["c"]) == 100
+    intensity = np.zeros((200, 1), np.int8)
+    intensity[:4] = 3  # four positive frames: SMOTE's default of five neighbours cannot work
+    detector = AUDetector("smote_adaboost", {"n_estimators": 3}, aus=(1,), tune_threshold=False)
+    detector.fit(features[:200], intensity, subjects_of(200))
+    assert detector.predict(features[200:]).shape == (100, 1)
 
 
 def test_unknown_classifier_names_the_known_ones():
     with pytest.raises(ValueError, match="unknown classifier 'svm'.*svm_linear"):
         make_classifier("svm")
+
+
+def test_a_misspelt_classifier_parameter_is_named():
+    with pytest.raises(ValueError, match="random_forest.*n_estimator"):
+        check_classifier("random_forest", {"n_estimator": 10})
 
 
 def test_per_subject_normalisation_removes_each_subjects_median():
@@ -111,14 +161,23 @@ def test_per_subject_normalisation_removes_each_subjects_median():
     assert normalised["AU01"].equals(dataset["AU01"])  # labels untouched
 
 
+def dataset_of(features, intensity, subjects=("s1", "s2", "s3")):
+    per = len(features) // len(subjects)
+    dataset = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])
+    dataset.insert(0, "AU12", intensity)
+    dataset.insert(0, "frame", np.tile(np.arange(per), len(subjects)))
+    dataset.insert(0, "subject", np.repeat(list(subjects), per))
+    folds = dataset[["subject", "frame"]].assign(
+        fold=np.repeat(np.arange(len(subjects)), per).astype(np.int16)
+    )
+    return dataset, folds
+
+
 def test_predict_fold_predicts_only_the_test_subjects():
     features, intensity = separable_problem(n=300)
-    dataset = pd.DataFrame(features, columns=[f"f{i}" for i in range(6)])
-    dataset.insert(0, "AU12", intensity)
-    dataset.insert(0, "frame", np.tile(np.arange(100), 3))
-    dataset.insert(0, "subject", np.repeat(["s1", "s2", "s3"], 100))
-    folds = dataset[["subject", "frame"]].assign(fold=np.repeat([0, 1, 2], 100).astype(np.int16))
-    predictions = predict_fold(dataset, folds, 1, make_classifier("svm_linear"))
+    dataset, folds = dataset_of(features, intensity)
+    detector = AUDetector("svm_linear", aus=(12,), inner_splits=2)
+    predictions = predict_fold(dataset, folds, 1, detector)
     assert set(predictions["subject"]) == {"s2"}
     assert list(predictions.columns) == ["subject", "frame", "fold", "AU12_p", "AU12_c"]
     assert (predictions["AU12_c"] == (intensity[100:200] >= 2)).mean() > 0.8
@@ -127,12 +186,99 @@ def test_predict_fold_predicts_only_the_test_subjects():
 def test_threshold_tuning_falls_back_when_inner_scores_are_constant():
     rng = np.random.default_rng(1)
     features = rng.normal(size=(300, 4)).astype(np.float32)
-    intensity = np.zeros(300, np.int8)
+    intensity = np.zeros((300, 1), np.int8)
     intensity[rng.choice(300, 12, replace=False)] = 3  # rare, and unrelated to the features
-    subjects = np.repeat(np.array(["a", "b", "c"]), 100)
-    splits = inner_group_splits(subjects, n_splits=3, seed=0)
     # leaves of >= 200 frames: the tree cannot split, so it scores every frame alike
-    pipeline = make_classifier("decision_tree", {"min_samples_leaf": 200})
-    result = fit_predict_au(pipeline, features, intensity, features[:50], inner_splits=splits)
-    assert (result["c"] == 0).all()
-    assert len(np.unique(result["p"])) == 1
+    detector = AUDetector("decision_tree", {"min_samples_leaf": 200}, aus=(1,))
+    detector.fit(features, intensity, subjects_of(300, 3))
+    assert not detector.tuned_[0]
+    assert (detector.predict(features[:50]) == 0).all()
+    assert len(np.unique(detector.decision_function(features[:50]))) == 1
+
+
+def test_settings_build_a_detector_with_one_number_of_inner_splits():
+    settings = EvaluationSettings(aus=(1, 12), inner_splits=5, smoothing=(1, 5), seed=7)
+    detector = AUDetector.from_settings("svm_linear", {"C": 1.0}, settings)
+    assert detector.inner_splits == 5 and detector.random_state == 7
+    assert detector.aus == (1, 12) and detector.smoothing == (1, 5)
+    with pytest.raises(ValueError, match="odd"):
+        EvaluationSettings(smoothing=(2,))
+
+
+# Leak guards: the functions the rules call must never hand a test frame to a fit.
+
+
+class RecordingClassifier(ClassifierMixin, BaseEstimator):
+    """A classifier that records the frame ids (feature 0) of every fit, then acts as a
+    nearest-mean classifier; class-level log, since clone copies parameters."""
+
+    fitted_ids: list[set] = []
+
+    def fit(self, X, y):
+        RecordingClassifier.fitted_ids.append(set(np.round(X[:, 0]).astype(int)))
+        self.classes_ = np.unique(y)
+        self.mean_ = X[:, 1:].mean(axis=0)
+        return self
+
+    def decision_function(self, X):
+        return X[:, 1:].sum(axis=1) - self.mean_.sum()
+
+
+def test_no_test_frame_reaches_any_fit_of_a_fold():
+    features, intensity = separable_problem(n=300)
+    ids = np.arange(300, dtype=np.float32)[:, None]  # feature 0: the frame's unique id
+    dataset, folds = dataset_of(np.hstack([ids, features]), intensity)
+    RecordingClassifier.fitted_ids.clear()
+    detector = AUDetector(RecordingClassifier(), aus=(12,), inner_splits=2, smoothing=(1, 3))
+    predict_fold(dataset, folds, 1, detector)
+    test_ids = set(range(100, 200))
+    # the final fit and every threshold-tuning fit
+    assert len(RecordingClassifier.fitted_ids) == 3
+    for fitted in RecordingClassifier.fitted_ids:
+        assert not fitted & test_ids
+    assert set().union(*RecordingClassifier.fitted_ids) == set(range(300)) - test_ids
+
+
+def test_no_test_frame_reaches_a_study_trial():
+    from auflow.study import run_study
+
+    features, intensity = separable_problem(n=400)
+    ids = np.arange(400, dtype=np.float32)[:, None]
+    dataset, folds = dataset_of(
+        np.hstack([ids, features]), intensity, subjects=("s1", "s2", "s3", "s4")
+    )
+    settings = EvaluationSettings(aus=(12,), inner_splits=2)
+    seen = []
+    original = AUDetector.fit
+
+    def recording_fit(self, X, Y, groups):
+        seen.append(set(np.round(X[:, 0]).astype(int)))
+        return original(self, X, Y, groups)
+
+    AUDetector.fit = recording_fit
+    try:
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as folder:
+            run_study(dataset, folds, 3, "svm_linear", settings, 2, f"{folder}/j.log", "t")
+    finally:
+        AUDetector.fit = original
+    assert seen and all(not ids_ & set(range(300, 400)) for ids_ in seen)
+
+
+def test_memorised_labels_are_not_predictable_across_subjects():
+    # Labels drawn at random per frame: only a model that saw the test frames could predict them.
+    # 1-nearest-neighbour memorises perfectly, so any leak of a test frame into a fit shows as
+    # F1 near 1; honestly it is near chance.
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(300, 8)).astype(np.float32)
+    intensity = np.where(rng.random(300) < 0.3, 3, 0).astype(np.int8)
+    dataset, folds = dataset_of(features, intensity)
+    detector = AUDetector("knn", {"n_neighbors": 1}, aus=(12,), tune_threshold=False)
+    predictions = pd.concat([predict_fold(dataset, folds, f, detector) for f in range(3)])
+    truth = predictions.merge(dataset, on=["subject", "frame"])["AU12"] >= 2
+    assert f1_score(truth, predictions["AU12_c"]) < 0.5
+    # the same data with the test frames in training is memorised: the guard can fail
+    leaked = AUDetector("knn", {"n_neighbors": 1}, aus=(12,), tune_threshold=False)
+    leaked.fit(features, intensity[:, None], dataset["subject"])
+    assert f1_score(intensity >= 2, leaked.predict(features)[:, 0]) == 1.0

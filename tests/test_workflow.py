@@ -132,25 +132,88 @@ def test_metrics_equal_sklearn_on_the_saved_predictions(pipeline_run):
             values = metrics[metrics["au"] == au].set_index("metric")["value"]
             assert values["accuracy"] == pytest.approx(accuracy_score(truth, predicted))
             assert values["base_rate"] == pytest.approx(truth.mean())
-            if truth.sum() > 0:
-                assert values["recall"] == pytest.approx(recall_score(truth, predicted))
-                assert values["f1"] == pytest.approx(f1_score(truth, predicted))
+            if truth.sum() + predicted.sum() > 0:
+                # F1, precision and recall as the field counts them: 0/0 with alarms is 0
+                for name, score in (("f1", f1_score), ("recall", recall_score)):
+                    assert values[name] == pytest.approx(score(truth, predicted, zero_division=0))
+                assert values["precision"] == pytest.approx(
+                    precision_score(truth, predicted, zero_division=0)
+                )
                 checked += 1
             else:
                 assert np.isnan(values["f1"])
                 assert metrics.set_index(["au", "metric"]).loc[(au, "f1"), "note"] != ""
-            if predicted.sum() > 0:
-                assert values["precision"] == pytest.approx(precision_score(truth, predicted))
         defined = metrics["value"].dropna()
         ratios = metrics[metrics["metric"] != "mae"]["value"].dropna()
         assert len(defined) > 0 and ((ratios >= 0) & (ratios <= 1)).all()
     assert checked > 0
 
 
+def test_pooled_f1_equals_sklearn_on_every_fold_concatenated(pipeline_run):
+    pooled = read_table(pipeline_run / "results/metrics/pooled.parquet")
+    labels = pd.concat([read_table(p) for p in (pipeline_run / "results/labels").glob("*.parquet")])
+    for model, extractor in (("svm_linear", EXTRACTOR), ("baseline", "hog")):
+        root = pipeline_run / f"results/predictions/group_kfold/{extractor}/{model}"
+        predictions = pd.concat([read_table(root / f"fold{k}.parquet") for k in range(3)])
+        joined = predictions.merge(labels, on=["subject", "frame"])
+        assert len(joined) == TINY["subjects"] * TINY["frames"]
+        rows = pooled[
+            (pooled["classifier"] == model)
+            & (pooled["split"] == "group_kfold")
+            & (pooled["metric"] == "f1")
+        ].set_index("au")["value"]
+        expected = []
+        for au in DISFA_AUS:
+            truth = joined[f"AU{au:02d}"] >= 2
+            predicted = joined[f"AU{au:02d}_c"]
+            if truth.sum() + predicted.sum() == 0:
+                assert np.isnan(rows[au])
+                continue
+            expected.append(f1_score(truth, predicted, zero_division=0))
+            assert rows[au] == pytest.approx(expected[-1])
+        assert rows[0] == pytest.approx(np.mean(expected))
+
+
+def test_summary_opens_with_the_pooled_headline_and_the_baseline_first(pipeline_run):
+    markdown = (pipeline_run / "results/metrics/summary.md").read_text()
+    assert "How to read this" in markdown
+    assert "**Headline (pooled F1, mean over AUs" in markdown and "baseline" in markdown
+    table = markdown.split("## Pooled F1 per AU, split `group_kfold`", 1)[1]
+    first_row = [line for line in table.splitlines() if line.startswith("| ")][1]
+    assert first_row.startswith("| baseline | hog |")
+
+
+def test_every_model_is_saved_and_reproduces_its_fold_predictions(pipeline_run):
+    from auflow.models.saved import load_model
+
+    for model in ("baseline", *TINY_CONFIG["classifiers"]):
+        extractor = "hog" if model == "baseline" else EXTRACTOR
+        saved = load_model(pipeline_run / f"results/models/{extractor}/{model}")
+        manifest = saved.manifest
+        assert manifest["extractor"] == extractor
+        assert manifest["face_size"] == TINY_CONFIG["features"]["face_size"]
+        assert manifest["training_frames"] == TINY["subjects"] * TINY["frames"]
+        assert set(manifest["thresholds"]) == set(AU_COLUMNS)
+    # a kept fold model recomputes that fold's saved predictions
+    fold_model = pipeline_run / f"results/models/folds/group_kfold/{EXTRACTOR}/svm_linear/fold1"
+    saved = load_model(fold_model)
+    dataset = read_table(pipeline_run / f"results/dataset/{EXTRACTOR}.parquet")
+    predictions = read_table(
+        pipeline_run / f"results/predictions/group_kfold/{EXTRACTOR}/svm_linear/fold1.parquet"
+    )
+    test = dataset.merge(predictions[["subject", "frame"]], on=["subject", "frame"])
+    features = test[saved.manifest["feature_names"]].to_numpy(np.float32)
+    recomputed = saved.predict_table(features, test["subject"].to_numpy())
+    for au in AU_COLUMNS:
+        np.testing.assert_allclose(recomputed[f"{au}_p"], predictions[f"{au}_p"], rtol=1e-6)
+        np.testing.assert_array_equal(recomputed[f"{au}_c"], predictions[f"{au}_c"])
+
+
 def test_summary_lists_classifier_au_and_fold(pipeline_run):
     summary = pd.read_csv(pipeline_run / "results/metrics/summary.csv")
     honest = summary[summary["split"] == "group_kfold"]
-    n_classifiers = len(TINY_CONFIG["classifiers"]) + 1  # and the study's tuned model
+    # the baseline, the classifiers and the study's tuned model
+    n_classifiers = len(TINY_CONFIG["classifiers"]) + 2
     # one row per classifier x fold x (12 AUs + the mean over AUs)
     assert len(honest) == n_classifiers * 3 * (len(DISFA_AUS) + 1)
     assert not honest.duplicated(["classifier", "fold", "au"]).any()
@@ -159,7 +222,7 @@ def test_summary_lists_classifier_au_and_fold(pipeline_run):
     assert not honest["leaky"].any()
     # the leakage comparison's random frame split is there, and marked leaky
     leaky = summary[summary["split"] == "random_frames"]
-    assert len(leaky) == len(TINY_CONFIG["classifiers"]) * 3 * (len(DISFA_AUS) + 1)
+    assert len(leaky) == (len(TINY_CONFIG["classifiers"]) + 1) * 3 * (len(DISFA_AUS) + 1)
     assert leaky["leaky"].all()
     markdown = (pipeline_run / "results/metrics/summary.md").read_text()
     assert "| svm_linear |" in markdown and "AU26" in markdown
@@ -193,15 +256,16 @@ def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
     result = snakemake(workdir, "--dry-run")
     counts = job_counts(result.stdout)
     shards = math.ceil(TINY["frames"] / TINY_CONFIG["features"]["shard_size"])
-    assert counts["extract_features"] == shards
+    # its shards of the configured extractor and of the baseline's HOG
+    assert counts["extract_features"] == 2 * shards
     assert counts["labels"] == 1
     scheduled = re.findall(r"output: (results/features/\S+?\.parquet)", result.stdout)
-    assert len(scheduled) == shards and all("/SN005/" in path for path in scheduled)
+    assert len(scheduled) == 2 * shards and all("/SN005/" in path for path in scheduled)
     assert re.findall(r"output: (results/labels/\S+?\.parquet)", result.stdout) == [
         "results/labels/SN005.parquet"
     ]
     # what depends on the whole dataset runs again
-    assert counts["join_dataset"] == 1 and counts["aggregate_metrics"] == 1
+    assert counts["join_dataset"] == 2 and counts["aggregate_metrics"] == 1
 
 
 def test_workflow_lint_is_clean(pipeline_run):
@@ -212,7 +276,7 @@ def test_workflow_lint_is_clean(pipeline_run):
 def test_leakage_comparison_sets_both_splits_side_by_side(pipeline_run):
     comparison = pd.read_csv(pipeline_run / "results/metrics/leakage.csv")
     per_fold = read_table(pipeline_run / "results/metrics/per_fold.parquet")
-    assert set(comparison["classifier"]) == set(TINY_CONFIG["classifiers"])
+    assert set(comparison["classifier"]) == {"baseline", *TINY_CONFIG["classifiers"]}
     for row in comparison[comparison["metric"] == "f1"].itertuples():
         for split in ("group_kfold", "random_frames"):
             folds = per_fold[

@@ -1,38 +1,34 @@
 """Rules classify_<name>: per-AU detectors fitted outside a fold, predicting and scoring it."""
 
 from auflow.io.parquet import read_table, write_table
-from auflow.models.classic import make_classifier
-from auflow.models.train import load_dataset, predict_fold
+from auflow.models.detector import AUDetector
+from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
 from auflow.report import fold_metrics
-from auflow.workflow import log_to
+from auflow.settings import EvaluationSettings
+from auflow.workflow import log_to, save_detector
 
 log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 fold = int(w.fold)
-dataset = load_dataset(snakemake.input.dataset, p.normalise)
-pipeline = make_classifier(p.classifier, p.classifier_params, random_state=p.seed)
-predictions = predict_fold(
-    dataset,
-    read_table(snakemake.input.folds),
-    fold,
-    pipeline,
-    p.target,
-    p.threshold,
-    n_jobs=snakemake.threads,
-    tune_threshold=p.tune_threshold,
-    seed=p.seed,
-)
-metadata = {"classifier": p.classifier, "params": p.classifier_params, "target": p.target}
+settings = EvaluationSettings(**p.settings)
+dataset = load_dataset(snakemake.input.dataset, settings.normalise)
+train, test = split_fold(dataset, read_table(snakemake.input.folds), fold)
+detector = AUDetector.from_settings(p.classifier, p.classifier_params, settings, snakemake.threads)
+fit_detector(detector, train)
+predictions = predict_frames(detector, test, fold)
+metadata = {"classifier": p.model, "params": p.classifier_params, "target": settings.target}
 write_table(predictions, snakemake.output.predictions, metadata)
 metrics = fold_metrics(
     predictions,
     dataset,
-    p.aus,
-    p.threshold,
+    settings.aus,
+    settings.occurrence_threshold,
     extractor=w.extractor,
-    classifier=p.classifier,
+    classifier=p.model,
     split=w.split,
     leaky=p.leaky,
     fold=fold,
 )
 write_table(metrics, snakemake.output.metrics)
+if snakemake.output.fold_model:
+    save_detector(detector, snakemake, train, p.model, snakemake.output.fold_model)

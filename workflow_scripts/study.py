@@ -4,9 +4,10 @@ import json
 from pathlib import Path
 
 from auflow.io.parquet import read_table, write_table
-from auflow.models.classic import make_classifier
-from auflow.models.train import load_dataset, predict_fold
+from auflow.models.detector import AUDetector
+from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
 from auflow.report import fold_metrics
+from auflow.settings import EvaluationSettings
 from auflow.study import run_study, study_name
 from auflow.workflow import log_to
 
@@ -14,40 +15,20 @@ log_to(snakemake.log[0])
 p = snakemake.params
 model = snakemake.wildcards.model
 fold = int(snakemake.wildcards.fold)
-dataset = load_dataset(snakemake.input.dataset, p.normalise)
+settings = EvaluationSettings(**p.settings)
+dataset = load_dataset(snakemake.input.dataset, settings.normalise)
 folds = read_table(snakemake.input.folds)
 name = study_name(
     Path(snakemake.input.dataset).read_bytes(),
     Path(snakemake.input.folds).read_bytes(),
-    [model, fold, p.n_trials, p.inner_splits, p.target, p.threshold, p.normalise, p.seed],
+    [model, fold, p.n_trials, p.settings],
 )
 study, best = run_study(
-    dataset,
-    folds,
-    fold,
-    model,
-    p.n_trials,
-    p.journal,
-    name,
-    p.timeout,
-    p.inner_splits,
-    p.seed,
-    p.target,
-    p.threshold,
-    n_jobs=snakemake.threads,
+    dataset, folds, fold, model, settings, p.n_trials, p.journal, name, p.timeout, snakemake.threads
 )
-pipeline = make_classifier(model, best, random_state=p.seed)
-predictions = predict_fold(
-    dataset,
-    folds,
-    fold,
-    pipeline,
-    p.target,
-    p.threshold,
-    snakemake.threads,
-    tune_threshold=p.tune_threshold,
-    seed=p.seed,
-)
+train, test = split_fold(dataset, folds, fold)
+detector = fit_detector(AUDetector.from_settings(model, best, settings, snakemake.threads), train)
+predictions = predict_frames(detector, test, fold)
 write_table(study.trials_dataframe(), snakemake.output.trials, {"study": name})
 write_table(
     predictions, snakemake.output.predictions, {"classifier": f"optuna_{model}", "params": best}
@@ -58,8 +39,8 @@ Path(snakemake.output.best).write_text(
 metrics = fold_metrics(
     predictions,
     dataset,
-    p.aus,
-    p.threshold,
+    settings.aus,
+    settings.occurrence_threshold,
     extractor=snakemake.wildcards.extractor,
     classifier=f"optuna_{model}",
     split=snakemake.wildcards.split,

@@ -40,6 +40,28 @@ def _fill_from_config(args: argparse.Namespace) -> None:
 DEMO_DEFAULTS = {"subjects": 6, "frames": 120, "size": 96, "seed": 0}
 
 
+def _demo_video(args: argparse.Namespace) -> int:
+    from auflow.demo import write_demo_video
+
+    count = write_demo_video(args.subject_dir, args.out)
+    print(f"wrote {count} frames to {args.out}")
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from auflow.predict import predict_inputs, write_predictions
+
+    table = predict_inputs(args.model, args.input, args.detect, progress=not args.quiet)
+    write_predictions(table, args.out)
+    rate = table.attrs["frames_per_second"]
+    faces = int(table["face_detected"].sum())
+    print(
+        f"wrote {len(table)} frames ({faces} with a face) to {args.out} at {rate:.0f} frames/s",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="auflow", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +79,33 @@ def build_parser() -> argparse.ArgumentParser:
         help="take OUT (dataset.root) and the sizes not given from this config file's demo section",
     )
     demo.set_defaults(run=_demo_data)
+    video = commands.add_parser(
+        "demo-video",
+        help="write a video of a demo subject's faces inside larger frames (to try predict)",
+    )
+    video.add_argument("subject_dir", help="a subject's image folder, e.g. .../croppedImg/SN001")
+    video.add_argument("out", help="the video to write (.avi)")
+    video.set_defaults(run=_demo_video)
+    predict = commands.add_parser(
+        "predict",
+        help="apply a saved model to image folders, images or videos (OpenFace-style CSV)",
+    )
+    predict.add_argument(
+        "--model", required=True, help="a saved model folder: results/models/<extractor>/<model>"
+    )
+    predict.add_argument(
+        "--input", required=True, nargs="+", help="image folders, image files or video files"
+    )
+    predict.add_argument("--out", required=True, help="output .csv, or .parquet")
+    predict.add_argument(
+        "--detect",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="find and crop the face: auto (square frames are taken as crops, others detected), "
+        "always, or never (the whole frame is the face)",
+    )
+    predict.add_argument("--quiet", action="store_true", help="no progress bar")
+    predict.set_defaults(run=_predict)
     return parser
 
 

@@ -897,3 +897,51 @@ def generate_demo_dataset(
     n_frames, size = _integer("n_frames", n_frames, 1), _integer("size", size, 32)
     seed = _integer("seed", seed, 0)
     return [generate_subject(out, i, n_frames, size, seed) for i in range(1, n_subjects + 1)]
+
+
+def write_demo_video(
+    subject_dir: str | Path,
+    out: str | Path,
+    fps: float = 25.0,
+    frame_size: tuple[int, int] = (640, 480),
+    face_px: int = 200,
+    seed: int = 0,
+) -> int:
+    """A video of a subject's faces as a camera would film them: each frame of ``subject_dir``
+    (in frame order) scaled to ``face_px`` and placed in a larger, noisy grey frame, for trying
+    ``auflow predict`` with face detection on video.
+
+    Returns
+    -------
+    int
+        The number of frames written (Motion-JPEG in an AVI container, which every OpenCV build
+        can write and read).
+    """
+    from auflow.io.images import list_frames
+
+    width, height = frame_size
+    if face_px > min(width, height):
+        raise ValueError(f"face_px={face_px} does not fit in a {width}x{height} frame")
+    frames = list_frames(subject_dir)
+    if not frames:
+        raise ValueError(f"{subject_dir}: no images to make a video of")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
+    writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    if not writer.isOpened():
+        raise ValueError(f"{out}: OpenCV cannot write a Motion-JPEG AVI here")
+    rng = np.random.default_rng(seed)
+    left, top = (width - face_px) // 2, (height - face_px) // 3
+    try:
+        for _, path in frames:
+            face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+            frame = np.clip(rng.normal(110, 12, (height, width)), 0, 255).astype(np.uint8)
+            frame[top : top + face_px, left : left + face_px] = cv2.resize(
+                face, (face_px, face_px), interpolation=cv2.INTER_CUBIC
+            )
+            writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    finally:
+        writer.release()
+    tmp.replace(out)
+    return len(frames)

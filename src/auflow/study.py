@@ -12,9 +12,10 @@ import optuna
 import pandas as pd
 
 from auflow.evaluation.metrics import score_predictions
-from auflow.io.dataset import KEY, au_columns
-from auflow.models.classic import make_classifier
-from auflow.models.train import predict_fold
+from auflow.io.dataset import KEY
+from auflow.models.detector import AUDetector
+from auflow.models.train import predict_fold, split_fold
+from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +69,10 @@ def inner_folds(train: pd.DataFrame, n_splits: int, seed: int) -> pd.DataFrame:
     return folds
 
 
-def macro_f1(labels: pd.DataFrame, predictions: pd.DataFrame, threshold: int) -> float:
-    """Mean F1 over the AUs that have positive frames among the predicted ones (the macro row
-    of :func:`score_predictions`); 0 when no AU has any, so a trial always has a value."""
-    aus = [int(column[2:]) for column in au_columns(labels)]
-    scored = score_predictions(predictions, labels, aus, threshold)
+def pooled_macro_f1(labels: pd.DataFrame, predictions: pd.DataFrame, aus, threshold: int) -> float:
+    """Mean over AUs of F1 pooled over every predicted frame (the headline of the summary); 0
+    when no AU is defined, so a trial always has a value."""
+    scored = score_predictions(predictions, labels, list(aus), threshold)
     f1 = scored.loc[(scored["au"] == 0) & (scored["metric"] == "f1"), "value"].iloc[0]
     return 0.0 if np.isnan(f1) else float(f1)
 
@@ -93,20 +93,19 @@ def run_study(
     folds: pd.DataFrame,
     fold: int,
     model: str,
+    settings: EvaluationSettings,
     n_trials: int,
     journal: str | Path,
     name: str,
     timeout: float | None = None,
-    inner_splits: int = 3,
-    seed: int = 0,
-    target: str = "occurrence",
-    threshold: int = 2,
     n_jobs: int = 1,
 ) -> tuple[optuna.Study, dict]:
-    """Tune ``model`` on the training subjects of ``fold`` (grouped inner CV, mean F1 over AUs).
+    """Tune ``model`` on the training subjects of ``fold``; the test fold is never seen.
 
-    The test fold is never seen. Trials are journalled to ``journal`` so an interrupted study
-    resumes where it stopped; only the trials still missing are run.
+    A trial is scored as the pipeline reports: detectors fitted with their thresholds (and
+    smoothing) tuned inside each inner training part, their predictions on the inner validation
+    subjects pooled, F1 per AU, mean over AUs. Trials are journalled to ``journal`` so an
+    interrupted study resumes where it stopped; only the trials still missing are run.
 
     Returns
     -------
@@ -118,20 +117,18 @@ def run_study(
         raise ValueError(
             f"no search space for {model!r}; study.model must be one of {sorted(SEARCH_SPACES)}"
         ) from None
-    in_test = folds.set_index(KEY)["fold"].reindex(pd.MultiIndex.from_frame(dataset[KEY]))
-    train = dataset.loc[(in_test != fold).to_numpy()].reset_index(drop=True)
-    validation_folds = inner_folds(train, inner_splits, seed)
+    train, _ = split_fold(dataset, folds, fold)
+    train = train.drop(columns="fold")
+    validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
     n_inner = int(validation_folds["fold"].max()) + 1
 
     def objective(trial: optuna.Trial) -> float:
-        pipeline = make_classifier(model, space(trial), random_state=seed)
-        scores = []
-        for inner in range(n_inner):
-            predictions = predict_fold(
-                train, validation_folds, inner, pipeline, target, threshold, n_jobs
-            )
-            scores.append(macro_f1(train, predictions, threshold))
-        return float(np.mean(scores))
+        detector = AUDetector.from_settings(model, space(trial), settings, n_jobs)
+        predictions = pd.concat(
+            [predict_fold(train, validation_folds, inner, detector) for inner in range(n_inner)],
+            ignore_index=True,
+        )
+        return pooled_macro_f1(train, predictions, settings.aus, settings.occurrence_threshold)
 
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.JournalStorage(
@@ -141,7 +138,7 @@ def run_study(
         study_name=name,
         storage=storage,
         direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=seed),
+        sampler=optuna.samplers.TPESampler(seed=settings.seed),
         load_if_exists=True,
     )
     done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)

@@ -102,3 +102,36 @@ def _job_error(log_path: str, max_lines: int = 4) -> list[str]:
         if _ERROR_LINE.match(lines[start]):
             return lines[start : start + max_lines]
     return [lines[-1]]
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 (first 16 hex digits) of the effective configuration, defaults filled in."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_detector(detector, smk, training, model: str, directory) -> None:
+    """Save a fitted detector of a rule with its manifest into ``directory`` (a model folder,
+    or the parent folder of a ``manifest.json`` output)."""
+    from pathlib import Path
+
+    from auflow.models.saved import MANIFEST_FILE, build_manifest, save_model
+    from auflow.models.train import feature_columns
+
+    directory = Path(directory)
+    if directory.name == MANIFEST_FILE:
+        directory = directory.parent
+    manifest = build_manifest(
+        detector,
+        extractor=smk.wildcards.extractor,
+        extractor_params=dict(smk.params.extractor_params or {}),
+        face_size=smk.params.face_size,
+        feature_names=feature_columns(training),
+        normalise=smk.params.settings["normalise"],
+        training=training,
+        config_hash=config_hash(smk.config),
+        model=model,
+    )
+    save_model(detector, directory, manifest)

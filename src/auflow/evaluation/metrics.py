@@ -2,8 +2,15 @@
 
 Occurrence metrics are for the positive class (the AU is present), never macro-averaged over
 classes: with AUs absent in most frames, averaging in the easy "absent" class hides a detector that
-misses the AU. A metric that a fold cannot define (e.g. recall when the AU never occurs) is NaN with
-the reason in ``note``, so it can be told apart from a real 0 and left out of averages.
+misses the AU.
+
+F1, precision and recall are counted as the field counts them: a fold without the AU in which the
+detector fired scores F1 = 0 (its false alarms are real errors), and only a fold with neither
+positives nor predicted positives leaves them undefined. An undefined metric (e.g. ROC-AUC with
+one class present) is NaN with the reason in ``note``, so it can be told apart from a real 0 and
+left out of averages. Scores pooled over every test frame of every fold
+(:func:`score_predictions` on the concatenated predictions) are the headline; fold means show the
+spread.
 """
 
 from __future__ import annotations
@@ -15,9 +22,6 @@ from sklearn.metrics import (
     accuracy_score,
     average_precision_score,
     balanced_accuracy_score,
-    f1_score,
-    precision_score,
-    recall_score,
     roc_auc_score,
 )
 
@@ -38,7 +42,11 @@ COLUMNS = ("metric", "value", "n_pos", "n", "note")
 
 NO_POSITIVES = "no positive frames in this fold"
 NO_NEGATIVES = "no negative frames in this fold"
-NO_PREDICTED_POSITIVES = "no frame predicted positive"
+NO_PREDICTED_POSITIVES = "no frame predicted positive: counted as 0"
+NO_POSITIVES_BUT_FIRED = (
+    "no positive frames in this fold, but frames predicted positive: counted as 0"
+)
+NOTHING_TO_DETECT = "no positive frames and none predicted"
 NO_SCORES = "no scores"
 NO_FRAMES = "no frames"
 
@@ -73,6 +81,29 @@ def _table(rows: list[tuple[str, float, str]], n_pos: int, n: int) -> pd.DataFra
             "note": list(note),
         }
     )
+
+
+def _positive_class_scores(occurrence: np.ndarray, predicted: np.ndarray):
+    """F1, precision and recall of the positive class as (value, note) pairs.
+
+    As the field counts them over a test fold: F1 = 2TP / (2TP + FP + FN), precision = TP / (TP +
+    FP), recall = TP / (TP + FN). A zero denominator is 0, not undefined, as long as the fold had
+    positives or the detector fired: false alarms on a subject without the AU are a real failure
+    and must pull the mean down. Only a fold with neither positives nor predicted positives (every
+    count but TN zero) leaves all three undefined (NaN), since it says nothing about detection.
+    """
+    tp = int(((occurrence == 1) & (predicted == 1)).sum())
+    fp = int(((occurrence == 0) & (predicted == 1)).sum())
+    fn = int(((occurrence == 1) & (predicted == 0)).sum())
+    if tp + fp + fn == 0:
+        undefined = (np.nan, NOTHING_TO_DETECT)
+        return undefined, undefined, undefined
+    note_pos = NO_POSITIVES_BUT_FIRED if tp + fn == 0 else ""
+    note_pred = NO_PREDICTED_POSITIVES if tp + fp == 0 else ""
+    f1 = (2 * tp / (2 * tp + fp + fn), note_pos)
+    precision = (tp / (tp + fp) if tp + fp else 0.0, note_pred)
+    recall = (tp / (tp + fn) if tp + fn else 0.0, note_pos)
+    return f1, precision, recall
 
 
 def occurrence_metrics(
@@ -111,16 +142,7 @@ def occurrence_metrics(
     no_pos = n_pos == 0
     one_class = n_pos in (0, n)
     one_class_note = NO_POSITIVES if no_pos else NO_NEGATIVES
-    if no_pos:
-        # Without positives F1 is 0/0, not "0": a fold without the AU says nothing about detection.
-        f1 = (np.nan, NO_POSITIVES)
-    else:
-        f1 = (f1_score(occurrence, predicted, zero_division=np.nan), "")
-    if predicted.sum() == 0:
-        precision = (np.nan, NO_PREDICTED_POSITIVES)
-    else:
-        precision = (precision_score(occurrence, predicted), "")
-    recall = (np.nan, NO_POSITIVES) if no_pos else (recall_score(occurrence, predicted), "")
+    f1, precision, recall = _positive_class_scores(occurrence, predicted)
     # Balanced accuracy is the mean of sensitivity and specificity; with one class present sklearn
     # would silently average over that class only.
     balanced = (

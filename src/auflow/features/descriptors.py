@@ -136,6 +136,10 @@ class GaborHistSeed(_GaborExtractor):
     bins : int, default 20
     allow_above_nyquist : bool, default True
         The seed's frequencies need it; set False to turn the warning into an error.
+    notebook_uint8 : bool, default False
+        Compute what the notebook computed on 8-bit grey image files (see Notes). On in
+        ``configs/seed_notebook.yaml``; leave it off for colour images, which the notebook read
+        as floats.
 
     Notes
     -----
@@ -145,6 +149,18 @@ class GaborHistSeed(_GaborExtractor):
     to skimage's to ~1e-6 relative) and the binning is done with OpenCV: counts can differ from
     ``np.histogram`` for values within float32 rounding of a bin edge, measured at about one
     count in a million values (see docs/performance.md).
+
+    The notebook read images with ``skimage.io.imread(path, as_gray=True)``, which returns an
+    8-bit grey file unchanged as uint8 (colour files become float64 in [0, 1]). skimage's
+    ``gabor`` does not convert integer images: ``scipy.ndimage.convolve`` computes in float64
+    and stores the result in the input's dtype, uint8, by a C cast that on x86-64 truncates
+    toward zero and wraps modulo 256 (-3.7 -> -3 -> 253); ``np.abs`` of uint8 changes nothing.
+    So the notebook's histogram on grey files is of wrapped integer responses 0-255: small
+    negative responses land at the top of the range. With ``notebook_uint8`` the faces are
+    taken back to their 8-bit levels (``round(255 * face)``: exact for 8-bit files read at
+    native size, as the seed config does), filtered, truncated and wrapped the same way, and
+    binned exactly as ``np.histogram`` bins integers. Responses within float32 rounding of an
+    integer may truncate to the neighbouring one: a few counts per image (tested).
     """
 
     def __init__(
@@ -153,21 +169,28 @@ class GaborHistSeed(_GaborExtractor):
         frequencies=SEED_FREQUENCIES,
         bins=20,
         allow_above_nyquist=True,
+        notebook_uint8=False,
     ):
         self.orientations_deg = orientations_deg
         self.frequencies = frequencies
         self.bins = bins
         self.allow_above_nyquist = allow_above_nyquist
+        self.notebook_uint8 = notebook_uint8
 
     def _validate(self):
         if int(self.bins) != self.bins or not 1 <= self.bins <= 254:
             raise ValueError(f"bins must be an integer from 1 to 254, got {self.bins!r}")
+        if not isinstance(self.notebook_uint8, bool | np.bool_):
+            raise ValueError(f"notebook_uint8 must be true or false, got {self.notebook_uint8!r}")
         super()._validate()
 
     def _names(self) -> list[str]:
         return [f"gabor_hist_seed_bin{b:02d}" for b in range(self.bins)]
 
     def _transform(self, faces, out):
+        if self.notebook_uint8:
+            self._transform_uint8(faces, out)
+            return
         n, h, w = faces.shape
         per_chunk = _chunk_size(n, h, w)
         values = np.empty((per_chunk, len(self.bank_), h, w), np.float32)
@@ -179,6 +202,41 @@ class GaborHistSeed(_GaborExtractor):
             for i, face_values in enumerate(part, start=chunk.start):
                 counts = own_range_histogram(face_values, int(self.bins), codes)
                 out[i] = counts / counts.sum()
+
+    def _transform_uint8(self, faces, out):
+        """The notebook on 8-bit grey files: wrapped uint8 responses, binned as np.histogram."""
+        n, h, w = faces.shape
+        levels = np.rint(faces * np.float32(255))
+        wrapped = np.empty((h, w), np.uint8)
+        for chunk in iter_chunks(n, (h, w)):
+            counts = np.zeros((chunk.stop - chunk.start, 256))
+            for _, real, _ in self.bank_.iter_responses(levels[chunk], real_only=True):
+                for i, response in enumerate(real):
+                    # truncation toward zero, then the low byte: the C cast scipy stores with
+                    np.bitwise_and(response.astype(np.int32), 255, out=wrapped, casting="unsafe")
+                    counts[i] += cv2.calcHist([wrapped], [0], None, [256], [0, 256]).ravel()
+            for i, value_counts in enumerate(counts, start=chunk.start):
+                out[i] = integer_histogram(value_counts, int(self.bins))
+
+
+def integer_histogram(value_counts: np.ndarray, bins: int) -> np.ndarray:
+    """``np.histogram(values, bins)`` of integer values given as counts per value, normalised.
+
+    Parameters
+    ----------
+    value_counts : (256,) counts of the values 0 to 255 (at least one non-zero).
+    bins : int
+
+    Returns
+    -------
+    (bins,) float64 fractions summing to 1, binned on the values' own min and max exactly as
+    ``np.histogram`` bins them (numpy's own binning, weighted by the counts).
+    """
+    present = np.flatnonzero(value_counts)
+    lo, hi = int(present[0]), int(present[-1])
+    values = np.arange(lo, hi + 1, dtype=np.uint8)
+    counts, _ = np.histogram(values, bins, range=(lo, hi), weights=value_counts[lo : hi + 1])
+    return counts / counts.sum()
 
 
 def _chunk_size(n: int, h: int, w: int) -> int:

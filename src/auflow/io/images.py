@@ -150,16 +150,9 @@ def read_image(path: str | Path) -> np.ndarray:
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ValueError(f"{path}: corrupt image: its data cannot be decoded; replace the file")
-    if image.dtype == np.uint8:
-        scale = np.float32(255)
-    elif image.dtype == np.uint16:
-        scale = np.float32(65535)
-    else:
+    if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: unsupported pixel type {image.dtype} (8 or 16 bits expected)")
-    face = image.astype(np.float32) / scale
-    if face.ndim == 3:  # OpenCV gives BGR or BGRA (grey + alpha also comes as BGRA)
-        face = face[..., :3] @ _BGR_TO_GREY
-    return face
+    return grey_levels(image)
 
 
 def _check_image_bytes(path: Path, data: bytes) -> None:
@@ -199,8 +192,34 @@ def load_face(path: str | Path, face_size: int | None = None) -> np.ndarray:
     """
     face = read_image(path)
     if face_size is not None and face.shape != (face_size, face_size):
-        face = cv2.resize(face, (face_size, face_size), interpolation=cv2.INTER_AREA)
+        face = resize_face(face, face_size)
     return face
+
+
+def grey_levels(image: np.ndarray) -> np.ndarray:
+    """An image as OpenCV decodes it -> (h, w) grey float32 in [0, 1].
+
+    Parameters
+    ----------
+    image : (h, w) grey or (h, w, 3 or 4) BGR(A) array, integer (scaled by its dtype's maximum)
+        or float (taken as already in [0, 1]).
+
+    Colour is converted with ITU-R 709 luma weights, as skimage's ``rgb2gray`` does.
+    """
+    scale = np.float32(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else np.float32(1)
+    grey = image.astype(np.float32) / scale
+    if grey.ndim == 3:  # OpenCV gives BGR(A)
+        grey = grey[..., :3] @ _BGR_TO_GREY
+    return grey
+
+
+def resize_face(face: np.ndarray, face_size: int) -> np.ndarray:
+    """(h, w) float32 face -> (face_size, face_size) float32, as the pipeline resizes faces.
+
+    Area interpolation (``cv2.INTER_AREA``): averages pixels when shrinking, so fine texture
+    does not alias into the Gabor responses. A non-square face is stretched to a square.
+    """
+    return cv2.resize(face, (face_size, face_size), interpolation=cv2.INTER_AREA)
 
 
 def load_faces(paths, face_size: int | None = None) -> np.ndarray:

@@ -1,51 +1,51 @@
-"""Training and predicting one cross-validation fold."""
+"""Cross-validation folds as data: split a dataset, fit a detector, predict frames.
+
+Fitting and predicting are separate steps, so that a rule can fit on the training subjects of a
+fold, keep the model, and predict the test subjects once; and the final refit uses the same fit.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from joblib import Parallel, delayed
 
-from auflow.evaluation.splits import inner_group_splits
 from auflow.io.dataset import KEY, au_columns
-from auflow.models.classic import fit_predict_au
+from auflow.io.labels import au_column
 
 
 def feature_columns(dataset: pd.DataFrame) -> list[str]:
-    """Every column of a dataset table that is neither a key nor a label."""
+    """Every column of a dataset table that is neither a key, a label nor the fold."""
     labels = set(au_columns(dataset))
-    return [c for c in dataset.columns if c not in KEY and c not in labels]
+    return [c for c in dataset.columns if c not in KEY and c not in labels and c != "fold"]
 
 
-def normalise_per_subject(dataset: pd.DataFrame) -> pd.DataFrame:
+def normalise_per_subject(dataset: pd.DataFrame, by: str = "subject") -> pd.DataFrame:
     """Subtract each subject's median feature vector (as OpenFace does).
 
     Uses no labels, only the subject's own frames, so it is the same whether the subject is in
-    training or test: it removes identity (face shape, skin, lighting) from the features.
+    training or test: it removes identity (face shape, skin, lighting) from the features. At
+    prediction the group is the input (a recording), which must then be read whole first.
     """
     columns = feature_columns(dataset)
     normalised = dataset.copy()
-    medians = dataset.groupby("subject")[columns].transform("median")
+    medians = dataset.groupby(by)[columns].transform("median")
     normalised[columns] = (dataset[columns] - medians).astype(np.float32)
     return normalised
 
 
-def predict_fold(
-    dataset: pd.DataFrame,
-    folds: pd.DataFrame,
-    fold: int,
-    pipeline,
-    target: str = "occurrence",
-    threshold: int = 2,
-    n_jobs: int = 1,
-    tune_threshold: bool = False,
-    seed: int = 0,
-) -> pd.DataFrame:
-    """Fit one detector per AU on the frames outside ``fold`` and predict the frames in it.
+def normalise(dataset: pd.DataFrame, method: str, by: str = "subject") -> pd.DataFrame:
+    """Apply the configured feature normalisation (``none`` or ``subject_median``)."""
+    if method == "subject_median":
+        return normalise_per_subject(dataset, by)
+    if method != "none":
+        raise ValueError(f"unknown normalisation {method!r}; use 'none' or 'subject_median'")
+    return dataset
 
-    With ``tune_threshold``, each detector's decision threshold is chosen for F1 by a grouped
-    inner split of the training subjects (falling back to the model's own threshold for an AU
-    whose inner splits lack positives).
+
+def split_fold(
+    dataset: pd.DataFrame, folds: pd.DataFrame, fold: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The training frames (every fold but ``fold``) and the test frames of ``fold``.
 
     Parameters
     ----------
@@ -54,8 +54,7 @@ def predict_fold(
 
     Returns
     -------
-    ``subject``, ``frame``, ``fold``, then per AU ``AU01_p`` (score), ``AU01_c`` (0/1), and
-    ``AU01_r`` (predicted intensity) when ``target`` is ``"intensity"``; one row per test frame.
+    (train, test), both sorted by (subject, frame) like ``dataset``, with a ``fold`` column.
     """
     table = dataset.merge(folds[[*KEY, "fold"]], on=KEY, how="left", validate="one_to_one")
     if table["fold"].isna().any():
@@ -64,45 +63,65 @@ def predict_fold(
     is_test = (table["fold"] == fold).to_numpy()
     if not is_test.any():
         raise ValueError(f"fold {fold} has no test frames")
-    columns = feature_columns(dataset)
-    features = table[columns].to_numpy(np.float32)
-    aus = au_columns(dataset)
-    inner = None
-    if tune_threshold and target == "occurrence":
-        train_subjects = table.loc[~is_test, "subject"].to_numpy()
-        if len(np.unique(train_subjects)) >= 2:
-            inner = inner_group_splits(train_subjects, n_splits=3, seed=seed)
-    # Threads: the learners release the GIL in their numeric cores, and a process pool would
-    # cost more to start and to copy the features into than a small fold takes to fit.
-    results = Parallel(n_jobs=n_jobs, prefer="threads")(
-        delayed(fit_predict_au)(
-            pipeline,
-            features[~is_test],
-            table.loc[~is_test, au].to_numpy(),
-            features[is_test],
-            target,
-            threshold,
-            inner,
-        )
-        for au in aus
-    )
-    predictions = table.loc[is_test, KEY].reset_index(drop=True)
-    predictions["fold"] = np.int16(fold)
-    for au, result in zip(aus, results, strict=True):
-        predictions[f"{au}_p"] = result["p"].astype(np.float32)
-        predictions[f"{au}_c"] = result["c"].astype(np.int8)
-        if "r" in result:
-            predictions[f"{au}_r"] = result["r"].astype(np.float32)
+    train = table.loc[~is_test].reset_index(drop=True)
+    test = table.loc[is_test].reset_index(drop=True)
+    return train, test
+
+
+def training_arrays(table: pd.DataFrame, aus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(X, Y, groups)`` for :meth:`AUDetector.fit`: float32 features, int intensities in
+    ``aus`` order, subjects."""
+    X = table[feature_columns(table)].to_numpy(np.float32)
+    Y = table[[au_column(au) for au in aus]].to_numpy()
+    return X, Y, table["subject"].to_numpy()
+
+
+def fit_detector(detector, train: pd.DataFrame):
+    """Fit ``detector`` (unfitted :class:`AUDetector`) on the frames of ``train``: the only place
+    where the rules hand frames to a fit."""
+    return detector.fit(*training_arrays(train, detector.aus))
+
+
+def predict_frames(detector, table: pd.DataFrame, fold: int | None = None) -> pd.DataFrame:
+    """A fitted detector's predictions for every frame of ``table``.
+
+    Returns
+    -------
+    ``subject``, ``frame``, (``fold`` when given), then per AU ``AU01_p`` (float32 score or
+    probability), ``AU01_c`` (int8 0/1), and ``AU01_r`` (float32 predicted intensity) for the
+    intensity target; one row per frame, in ``table``'s order.
+    """
+    X = table[feature_columns(table)].to_numpy(np.float32)
+    groups = table["subject"].to_numpy().astype(str)
+    scores = detector.decision_function(X, groups)
+    occurrence = detector.predict(X, groups)
+    intensity = detector.predict_intensity(X) if detector.target == "intensity" else None
+    predictions = table[KEY].reset_index(drop=True)
+    if fold is not None:
+        predictions["fold"] = np.int16(fold)
+    for column, au in enumerate(detector.aus):
+        name = au_column(au)
+        predictions[f"{name}_p"] = scores[:, column].astype(np.float32)
+        predictions[f"{name}_c"] = occurrence[:, column].astype(np.int8)
+        if intensity is not None:
+            predictions[f"{name}_r"] = intensity[:, column].astype(np.float32)
     return predictions
 
 
-def load_dataset(path, normalise: str = "none") -> pd.DataFrame:
+def predict_fold(dataset: pd.DataFrame, folds: pd.DataFrame, fold: int, detector) -> pd.DataFrame:
+    """Fit ``detector`` on the frames outside ``fold`` and predict the frames in it.
+
+    Returns
+    -------
+    The predictions of :func:`predict_frames` for the test frames, with a ``fold`` column.
+    """
+    train, test = split_fold(dataset, folds, fold)
+    fit_detector(detector, train)
+    return predict_frames(detector, test, fold)
+
+
+def load_dataset(path, method: str = "none") -> pd.DataFrame:
     """Read a dataset table and apply the configured feature normalisation."""
     from auflow.io.parquet import read_table
 
-    dataset = read_table(path)
-    if normalise == "subject_median":
-        return normalise_per_subject(dataset)
-    if normalise != "none":
-        raise ValueError(f"unknown normalisation {normalise!r}; use 'none' or 'subject_median'")
-    return dataset
+    return normalise(read_table(path), method)

@@ -1,0 +1,254 @@
+"""Saved detectors: a model file that cannot run code when loaded, and its manifest.
+
+People share model files, and a pickle runs whatever it contains when it is loaded. A saved
+detector is therefore written with ``skops.io``, which rebuilds objects from a description and
+refuses any type that is not on an explicit list: :data:`TRUSTED_TYPES` (auflow's detector, the
+scikit-learn and imbalanced-learn pieces our classifiers are made of). ``manifest.json`` beside it
+says everything ``auflow predict`` needs to use the model or to refuse a mismatch, and records the
+SHA-256 of the model file: a model file that does not match its manifest is refused.
+
+Layout of a model folder (``results/models/<extractor>/<model>/``)::
+
+    model.skops     the fitted AUDetector
+    manifest.json   what it was trained on and how (see :func:`build_manifest`)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from auflow.io.labels import au_column
+
+MODEL_FILE = "model.skops"
+MANIFEST_FILE = "manifest.json"
+# Raised whenever the layout of the model file or manifest changes incompatibly.
+MODEL_FORMAT = 1
+PACKAGES = ("auflow", "scikit-learn", "imbalanced-learn", "numpy", "scikit-image", "skops")
+# Types a model file may contain besides those skops trusts by default (plain containers, numpy
+# arrays, and scikit-learn estimators it knows). Nothing else is ever instantiated on load.
+TRUSTED_TYPES = (
+    "auflow.models.detector.AUDetector",
+    "auflow.models.detector._Constant",
+    "imblearn.pipeline.Pipeline",
+    "imblearn.over_sampling._smote.base.SMOTE",
+    "sklearn.tree._tree.Tree",
+    "sklearn.neighbors._kd_tree.KDTree",
+    "sklearn.neighbors._ball_tree.BallTree",
+    "sklearn.metrics._dist_metrics.EuclideanDistance64",
+    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
+    "sklearn.metrics._dist_metrics.ManhattanDistance64",
+)
+
+
+class ModelError(ValueError):
+    """A model folder that cannot be used: missing, tampered with, or made for something else."""
+
+
+def package_versions() -> dict[str, str | None]:
+    """Installed versions of the packages a saved model depends on."""
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as stream:
+            stream.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def build_manifest(
+    detector,
+    *,
+    extractor: str,
+    extractor_params: dict,
+    face_size: int | None,
+    feature_names: list[str],
+    normalise: str,
+    training: pd.DataFrame,
+    config_hash: str,
+    model: str,
+) -> dict:
+    """What a fitted detector is, for ``auflow predict`` and for people.
+
+    Parameters
+    ----------
+    training : the frames it was fitted on (``subject``, ``frame``); subjects and frame counts
+        are recorded.
+    config_hash : hash of the effective configuration that produced it.
+    """
+    counts = training.groupby("subject").size()
+    return {
+        "format": MODEL_FORMAT,
+        "model": model,
+        "classifier": detector.classifier if isinstance(detector.classifier, str) else None,
+        "classifier_params": detector.params or {},
+        "extractor": extractor,
+        "extractor_params": extractor_params,
+        "face_size": face_size,
+        "feature_names": list(feature_names),
+        "aus": [int(au) for au in detector.aus],
+        "au_columns": [au_column(au) for au in detector.aus],
+        "target": detector.target,
+        "occurrence_threshold": int(detector.occurrence_threshold),
+        "thresholds": {
+            au_column(au): float(t)
+            for au, t in zip(detector.aus, detector.thresholds_, strict=True)
+        },
+        "thresholds_tuned": {
+            au_column(au): bool(t) for au, t in zip(detector.aus, detector.tuned_, strict=True)
+        },
+        "smoothing": {
+            au_column(au): int(w) for au, w in zip(detector.aus, detector.smoothing_, strict=True)
+        },
+        "normalise": normalise,
+        "training_subjects": {str(s): int(n) for s, n in counts.items()},
+        "training_frames": int(counts.sum()),
+        "config_hash": config_hash,
+        "packages": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+
+
+def save_model(detector, directory: str | Path, manifest: dict) -> None:
+    """Write ``detector`` as ``model.skops`` and ``manifest`` (plus the file's SHA-256) as
+    ``manifest.json`` into ``directory``, each written whole or not at all."""
+    import skops.io as sio
+
+    directory = Path(directory)
+    model_path = directory / MODEL_FILE
+    _write_atomically(model_path, sio.dumps(detector))
+    manifest = {**manifest, "model_file": MODEL_FILE, "model_sha256": _sha256(model_path)}
+    _write_atomically(
+        directory / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    )
+
+
+def read_manifest(directory: str | Path) -> dict:
+    """The manifest of a model folder; ModelError when it is missing or unreadable."""
+    path = Path(directory) / MANIFEST_FILE
+    if not path.is_file():
+        raise ModelError(
+            f"{directory}: no {MANIFEST_FILE}; --model must be a folder written by auflow's "
+            "fit_final rule (results/models/<extractor>/<model>)"
+        )
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ModelError(f"{path}: not a readable manifest ({error})") from None
+
+
+def check_compatible(manifest: dict, path) -> None:
+    """Refuse a manifest this version of auflow cannot honour."""
+    if manifest.get("format") != MODEL_FORMAT:
+        raise ModelError(
+            f"{path}: model format {manifest.get('format')!r}, this auflow reads format "
+            f"{MODEL_FORMAT}; re-run the pipeline's fit_final rule with this version"
+        )
+    saved = (manifest.get("packages") or {}).get("scikit-learn") or ""
+    installed = package_versions()["scikit-learn"] or ""
+    if saved.split(".")[:2] != installed.split(".")[:2]:
+        raise ModelError(
+            f"{path}: trained with scikit-learn {saved}, this environment has {installed}; "
+            "fitted models do not carry across scikit-learn releases: install "
+            f"scikit-learn=={saved} or re-train"
+        )
+
+
+@dataclass
+class SavedModel:
+    """A loaded detector with its manifest."""
+
+    detector: object
+    manifest: dict
+    path: Path
+
+    def predict_table(self, features: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+        """AU columns for frames: ``AU01_p``, ``AU01_c`` (and ``AU01_r``) per AU.
+
+        Parameters
+        ----------
+        features : (n_frames, n_features) float32, the model's extractor on its face size, before
+            normalisation; rows of a group in frame order.
+        groups : (n_frames,) the recording (input) of each frame: subject normalisation uses the
+            median over each group's own frames, and smoothing runs within a group.
+        """
+        from auflow.models.train import normalise, predict_frames
+
+        names = self.manifest["feature_names"]
+        if features.shape[1] != len(names):
+            raise ModelError(
+                f"{self.path}: the model expects {len(names)} features "
+                f"({self.manifest['extractor']}), got {features.shape[1]}"
+            )
+        table = pd.DataFrame(np.asarray(features, dtype=np.float32), columns=names)
+        table.insert(0, "subject", np.asarray(groups).astype(str))
+        table.insert(1, "frame", np.arange(len(table)))
+        table = normalise(table, self.manifest["normalise"])
+        return predict_frames(self.detector, table).drop(columns=["subject", "frame"])
+
+
+def load_model(directory: str | Path) -> SavedModel:
+    """Load a model folder, refusing anything that could run code or does not match.
+
+    Raises
+    ------
+    ModelError
+        No manifest or model file; a model file whose SHA-256 differs from the manifest's; a
+        format or scikit-learn version this auflow cannot use; a model file holding a type
+        outside :data:`TRUSTED_TYPES` (nothing of it is instantiated).
+    """
+    import skops.io as sio
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    check_compatible(manifest, directory / MANIFEST_FILE)
+    model_path = directory / manifest.get("model_file", MODEL_FILE)
+    if not model_path.is_file():
+        raise ModelError(f"{model_path}: model file missing (named in {MANIFEST_FILE})")
+    if _sha256(model_path) != manifest.get("model_sha256"):
+        raise ModelError(
+            f"{model_path}: SHA-256 differs from the one in {MANIFEST_FILE}: the file was changed "
+            "or replaced after training; refusing to load it"
+        )
+    data = model_path.read_bytes()
+    try:
+        untrusted = sio.get_untrusted_types(data=data)
+    except Exception as error:  # noqa: BLE001 - any parse failure is an unreadable model file
+        raise ModelError(f"{model_path}: not a skops model file ({error})") from None
+    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+    if refused:
+        raise ModelError(
+            f"{model_path}: holds types outside auflow's trusted list, refused without loading "
+            f"them: {', '.join(refused)}"
+        )
+    detector = sio.loads(data, trusted=list(untrusted))
+    return SavedModel(detector, manifest, directory)

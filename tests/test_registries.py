@@ -1,0 +1,69 @@
+"""The config schema's names and the package's registries are one list, not two."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from auflow.evaluation.splits import SPLITS
+from auflow.features.descriptors import EXTRACTORS
+from auflow.models.classic import CLASSIFIERS
+from auflow.settings import EvaluationSettings
+from auflow.study import SEARCH_SPACES
+
+SCHEMA = yaml.safe_load(
+    (Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text()
+)
+
+
+def schema_at(*keys):
+    node = SCHEMA
+    for key in keys:
+        node = node["properties"][key] if key in node.get("properties", {}) else node[key]
+    return node
+
+
+@pytest.mark.parametrize(
+    ("path", "registry"),
+    [
+        (("features", "extractors", "items", "enum"), EXTRACTORS),
+        (("baseline", "extractor", "enum"), EXTRACTORS),
+        (("classifiers", "propertyNames", "enum"), CLASSIFIERS),
+        (("study", "model", "enum"), SEARCH_SPACES),
+        (("evaluation", "split", "enum"), SPLITS),
+    ],
+)
+def test_schema_enum_equals_registry(path, registry):
+    assert sorted(schema_at(*path)) == sorted(registry)
+
+
+def test_every_study_model_is_a_classifier():
+    assert set(SEARCH_SPACES) <= set(CLASSIFIERS)
+
+
+def test_settings_defaults_equal_the_schema_defaults():
+    evaluation = {k: v["default"] for k, v in schema_at("evaluation")["properties"].items()}
+    config = {
+        "aus": schema_at("aus")["default"],
+        "occurrence_threshold": schema_at("occurrence_threshold")["default"],
+        "features": {"normalise": schema_at("features", "normalise")["default"]},
+        "evaluation": evaluation,
+    }
+    assert EvaluationSettings.from_config(config) == EvaluationSettings()
+
+
+def test_a_misspelt_classifier_parameter_stops_the_run_before_any_job(tmp_path):
+    from conftest import TINY_CONFIG, make_workdir, snakemake
+
+    config = {
+        **TINY_CONFIG,
+        "classifiers": {"random_forest": {"params": {"n_estimator": 10}}},
+    }
+    workdir = make_workdir(tmp_path / "work", config, subjects=3, frames=8)
+    result = snakemake(workdir, "--dry-run", check=False)
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    assert "model 'random_forest'" in output and "n_estimator" in output
+    assert not (workdir / "results").exists()

@@ -114,11 +114,11 @@ def test_a_subject_folder_with_a_space_is_refused_before_any_job(tmp_path):
 @pytest.mark.parametrize(
     ("section", "value", "expected"),
     [
-        ("classifiers", {"svm_linar": {}}, "'svm_linar' is not one of ['svm_linear'"),
+        ("classifiers", {"svm_linar": {}}, "'svm_linar' is not one of ['"),
         (
             "features",
             {"extractors": ["gabr"]},
-            "unknown feature extractor 'gabr'; known: gabor_energy",
+            "'gabr' is not one of ['gabor_energy'",
         ),
     ],
 )

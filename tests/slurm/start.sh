@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A real single-node SLURM cluster for the tests: munged, MariaDB, slurmdbd, slurmctld and slurmd,
 # started directly (no systemd) with every config, pid, log, socket and spool file under one state
-# folder, so that stop.sh can stop exactly what this started and nothing in /etc is touched.
+# folder, so that stop.sh can stop exactly what this started. The one thing outside it is the
+# symbolic link /etc/slurm/slurm.conf -> STATE_DIR/etc/slurm.conf (stop.sh removes it): the srun
+# that Snakemake's executor runs inside each job gets an environment without SLURM_* variables
+# (SLURM_CONF included), so, as on a real cluster, the config must be at the default place.
 #
 #   tests/slurm/start.sh [STATE_DIR]     (default /tmp/auflow-slurm; run as root)
 #
@@ -77,6 +80,13 @@ if [ -d "$STATE" ]; then
             die "$STATE already has running daemons ($pidfile): run tests/slurm/stop.sh $STATE first"
         fi
     done
+fi
+DEFAULT_CONF=/etc/slurm/slurm.conf
+if [ -e "$DEFAULT_CONF" ] || [ -L "$DEFAULT_CONF" ]; then
+    case "$(readlink "$DEFAULT_CONF" || true)" in
+    */etc/slurm.conf) ;; # a link left by an earlier start.sh: replaced below
+    *) die "$DEFAULT_CONF exists (a SLURM of this machine?); these tests would have to replace it" ;;
+    esac
 fi
 for port in "$CTLD_PORT" "$SLURMD_PORT" "$DBD_PORT" "$DB_PORT"; do
     if port_in_use "$port"; then
@@ -166,6 +176,8 @@ AccountingStorageHost=127.0.0.1
 AccountingStoragePort=$DBD_PORT
 # For slurmdbd connections this names the munge socket (AuthInfo covers the others).
 AccountingStoragePass=$SOCKET
+# Keep each job's --comment (Snakemake puts the rule and wildcards there) in sacct.
+AccountingStoreFlags=job_comment
 JobAcctGatherType=jobacct_gather/linux
 JobCompType=jobcomp/none
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEMORY_MB State=UNKNOWN
@@ -197,6 +209,8 @@ export AUFLOW_SLURM_PARTITION=$PARTITION
 export AUFLOW_SLURM_ACCOUNT=$ACCOUNT
 ENV
 export SLURM_CONF=$STATE/etc/slurm.conf
+mkdir -p "$(dirname "$DEFAULT_CONF")"
+ln -sfn "$SLURM_CONF" "$DEFAULT_CONF"
 
 slurmdbd </dev/null >"$STATE/log/slurmdbd.out" 2>&1
 wait_for slurmdbd 60 "$STATE/log/slurmdbd.log" sacctmgr -n list cluster

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Stops what tests/slurm/start.sh started in STATE_DIR, and only that: the cluster's jobs, then
 # slurmd, slurmctld, slurmdbd, MariaDB and munged, each by the pid file in STATE_DIR and only if
-# that pid still runs the program it names. Safe to run twice, or after a failed start.
+# that pid still runs the program it names; then removes the /etc/slurm/slurm.conf link if it
+# points into STATE_DIR. Safe to run twice, or after a failed start.
 #
 #   tests/slurm/stop.sh [STATE_DIR]     (default /tmp/auflow-slurm)
 set -uo pipefail
@@ -47,4 +48,7 @@ stop slurmctld "$STATE/run/slurmctld.pid"
 stop slurmdbd "$STATE/run/slurmdbd.pid"
 stop mariadbd "$STATE/mysql/mariadb.pid"
 stop munged "$STATE/munge/munged.pid"
+if [ "$(readlink /etc/slurm/slurm.conf 2>/dev/null)" = "$STATE/etc/slurm.conf" ]; then
+    rm -f /etc/slurm/slurm.conf
+fi
 exit 0

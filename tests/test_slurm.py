@@ -1,0 +1,219 @@
+"""profiles/slurm, run for real: Snakemake's SLURM executor against a single-node SLURM cluster
+(slurmctld, slurmd, slurmdbd with MariaDB, munged) that tests/slurm/start.sh starts for the
+session and tests/slurm/stop.sh stops. The shipped profile is used as it is, with only its
+partition and account replaced by the test cluster's (on the command line)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from auflow.io.parquet import read_table
+
+from conftest import REPO, SNAKEFILE, make_workdir, snakemake
+
+SCRIPTS = REPO / "tests/slurm"
+# Every SLURM job costs two Snakemake start-ups and a status poll, tens of seconds on two busy
+# cores, so the workflow is as small as the DAG allows: 3 subjects for 3 subject-exclusive
+# folds, one shard each, one extractor, one classifier, no study, no leakage comparison.
+DATASET = {"subjects": 3, "frames": 12, "size": 48, "seed": 0}
+CONFIG = {
+    "dataset": {"root": "data"},
+    "features": {"face_size": 48, "shard_size": 12, "extractors": ["gabor_energy"]},
+    "evaluation": {"split": "group_kfold", "k": 3, "seed": 0, "leakage_comparison": False},
+    "classifiers": {"naive_bayes": {}},
+    "study": {"enabled": False},
+}
+# Snakemake ignores SIGTERM while it waits for jobs, so a run past its limit is killed (SIGKILL
+# to its process group); the limit only turns a hang into a failure.
+RUN_LIMIT_S = 1200
+FAILURE_LIMIT_S = 600
+SUBMITTED = re.compile(
+    r"Job (\d+) has been submitted with SLURM jobid (\d+) \(log: (\S+/rule_(\w+)/\S*\.log)\)\."
+)
+
+
+@dataclass(frozen=True)
+class SlurmCluster:
+    state: Path
+    env: dict[str, str]  # SLURM_CONF, AUFLOW_SLURM_PARTITION, AUFLOW_SLURM_ACCOUNT
+
+    def command(self, *args: str) -> str:
+        """Run a SLURM client command (sacct, squeue, ...) against this cluster; its stdout."""
+        env = {**os.environ, **self.env}
+        return subprocess.run(
+            args, env=env, capture_output=True, text=True, check=True, timeout=60
+        ).stdout
+
+
+@dataclass(frozen=True)
+class SlurmRun:
+    workdir: Path
+    returncode: int
+    output: str  # Snakemake's stdout and stderr
+    run_id: str  # the executor's run id: the SLURM job name of every job of the run
+    submitted: dict[str, tuple[str, Path]]  # SLURM job id -> (rule, SLURM log of the job)
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    # Under /tmp, not pytest's private tmp folder: munged and mariadbd run as their own users.
+    state = Path(tempfile.mkdtemp(prefix="auflow-slurm-"))
+    try:
+        start = subprocess.run(
+            [str(SCRIPTS / "start.sh"), str(state)], capture_output=True, text=True, timeout=900
+        )
+        if start.returncode != 0:
+            raise RuntimeError(f"tests/slurm/start.sh failed:\n{start.stdout}\n{start.stderr}")
+        env = {}
+        for line in (state / "slurm.env").read_text().splitlines():
+            name, _, value = line.removeprefix("export ").partition("=")
+            env[name] = value
+        yield SlurmCluster(state, env)
+    finally:
+        subprocess.run([str(SCRIPTS / "stop.sh"), str(state)], timeout=300)
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def snakemake_on_slurm(
+    workdir: Path, cluster: SlurmCluster, *args: str, limit_s: float
+) -> SlurmRun:
+    """Run the workflow in ``workdir`` with ``--profile profiles/slurm`` on ``cluster``."""
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(SNAKEFILE),
+        "--profile",
+        str(REPO / "profiles/slurm"),
+        "--default-resources",
+        f"slurm_partition={cluster.env['AUFLOW_SLURM_PARTITION']}",
+        f"slurm_account={cluster.env['AUFLOW_SLURM_ACCOUNT']}",
+        # each job's SLURM log is its own record of having run inside SLURM
+        "--slurm-keep-successful-logs",
+        *args,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=workdir,
+        env={**os.environ, **cluster.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        output, _ = process.communicate()
+        raise AssertionError(
+            f"snakemake on SLURM still running after {limit_s} s, killed:\n{output[-6000:]}"
+        ) from None
+    run_id = re.search(r"SLURM run ID: (\S+)", output)
+    submitted = {
+        slurm_id: (rule, Path(log)) for _, slurm_id, log, rule in SUBMITTED.findall(output)
+    }
+    return SlurmRun(workdir, process.returncode, output, run_id and run_id.group(1), submitted)
+
+
+def scheduled_jobs(output: str) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints before it starts: rule -> number of jobs."""
+    table = output.split("Job stats:", 1)[1].splitlines()[3:]
+    counts = {}
+    for line in table:
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    counts.pop("total")
+    return counts
+
+
+def accounting(cluster: SlurmCluster, run_id: str) -> dict[str, dict[str, str]]:
+    """slurmdbd's record of the run's jobs: SLURM job id -> State, ExitCode, Comment."""
+    text = cluster.command(
+        "sacct", "-X", "-n", "--parsable2", "--name", run_id,
+        "--format", "JobIDRaw,State,ExitCode,Comment%200",
+    )  # fmt: skip
+    rows = csv.reader(text.splitlines(), delimiter="|")
+    return {row[0]: {"State": row[1], "ExitCode": row[2], "Comment": row[3]} for row in rows}
+
+
+@pytest.fixture(scope="session")
+def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
+    workdir = make_workdir(tmp_path_factory.mktemp("slurm_run"), CONFIG, **DATASET)
+    run = snakemake_on_slurm(workdir, slurm_cluster, limit_s=RUN_LIMIT_S)
+    assert run.returncode == 0, f"snakemake on SLURM failed:\n{run.output[-8000:]}"
+    return run
+
+
+def test_every_job_is_submitted_to_slurm_and_writes_its_slurm_log(slurm_run):
+    scheduled = scheduled_jobs(slurm_run.output)
+    # `all` only collects the targets: Snakemake finishes it itself, as a local rule
+    assert scheduled.pop("all") == 1
+    submitted_rules = [rule for rule, _ in slurm_run.submitted.values()]
+    assert {rule: submitted_rules.count(rule) for rule in scheduled} == scheduled
+    assert len(submitted_rules) == sum(scheduled.values()) == 13
+    for slurm_id, (rule, log) in slurm_run.submitted.items():
+        # SLURM wrote the job's output to <slurm job id>.log; the job ran its rule in there
+        assert log.name == f"{slurm_id}.log"
+        text = log.read_text()
+        assert re.search(rf"^localrule {rule}:$", text, re.MULTILINE), text[-3000:]
+
+
+def test_the_controller_accounts_for_every_job_of_the_run(slurm_run, slurm_cluster):
+    jobs = accounting(slurm_cluster, slurm_run.run_id)
+    assert set(jobs) == set(slurm_run.submitted)
+    for slurm_id, job in jobs.items():
+        rule, _ = slurm_run.submitted[slurm_id]
+        assert job["State"] == "COMPLETED" and job["ExitCode"] == "0:0", (slurm_id, job)
+        # the executor names the rule (and wildcards) in the job's comment
+        assert re.fullmatch(rf"rule_{rule}(_wildcards_\w+)?", job["Comment"]), (rule, job)
+
+
+def test_results_on_slurm_equal_a_local_run(slurm_run, tmp_path):
+    local = make_workdir(tmp_path / "local", CONFIG, **DATASET)
+    snakemake(local, "--cores", "2")
+    for table in (
+        "results/metrics/per_fold.parquet",
+        "results/dataset/gabor_energy.parquet",
+        *(f"results/predictions/group_kfold/gabor_energy/naive_bayes/fold{k}.parquet"
+          for k in range(3)),
+    ):  # fmt: skip
+        pd.testing.assert_frame_equal(
+            read_table(slurm_run.workdir / table), read_table(local / table), check_exact=True
+        )
+    assert (slurm_run.workdir / "results/plots/f1_per_au.png").stat().st_size > 0
+
+
+def test_a_failing_job_makes_snakemake_exit_with_an_error(slurm_cluster, tmp_path):
+    workdir = make_workdir(tmp_path / "work", CONFIG, **DATASET)
+    labels_path = workdir / "data/json/SN002.json"
+    labels_path.write_text(json.dumps(json.loads(labels_path.read_text())[:-1]))
+
+    run = snakemake_on_slurm(
+        workdir, slurm_cluster, "results/labels/SN002.parquet", limit_s=FAILURE_LIMIT_S
+    )
+
+    assert run.returncode != 0
+    [(slurm_id, (rule, _))] = run.submitted.items()
+    assert rule == "labels"
+    assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'FAILED'" in run.output
+    assert accounting(slurm_cluster, run.run_id)[slurm_id]["State"] == "FAILED"
+    log = (workdir / "logs/labels/SN002.log").read_text()
+    assert "data/json/SN002.json has 11 frames" in log
+    assert not (workdir / "results/labels/SN002.parquet").exists()

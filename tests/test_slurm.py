@@ -104,6 +104,10 @@ def snakemake_on_slurm(
         f"slurm_account={cluster.env['AUFLOW_SLURM_ACCOUNT']}",
         # each job's SLURM log is its own record of having run inside SLURM
         "--slurm-keep-successful-logs",
+        # The executor's first status check after a job finishes is 40 s away by default, a
+        # courtesy to a real cluster's slurmdbd; here it would be most of each DAG level's time.
+        "--slurm-init-seconds-before-status-checks",
+        "5",
         *args,
     ]
     process = subprocess.Popen(

@@ -13,8 +13,9 @@
 # Accounting goes through slurmdbd, so `sacct` (the executor plugin's default status command,
 # what real clusters use) works. Ports: AUFLOW_SLURM_PORT (default 16817) and the next three.
 set -euo pipefail
+trap 'echo "tests/slurm/start.sh: line $LINENO failed: $BASH_COMMAND" >&2' ERR
 
-STATE=${1:-/tmp/auflow-slurm}
+STATE=$(realpath -m "${1:-/tmp/auflow-slurm}")
 PORT=${AUFLOW_SLURM_PORT:-16817}
 CTLD_PORT=$PORT
 SLURMD_PORT=$((PORT + 1))
@@ -83,8 +84,15 @@ if [ -d "$STATE" ]; then
 fi
 DEFAULT_CONF=/etc/slurm/slurm.conf
 if [ -e "$DEFAULT_CONF" ] || [ -L "$DEFAULT_CONF" ]; then
-    case "$(readlink "$DEFAULT_CONF" || true)" in
-    */etc/slurm.conf) ;; # a link left by an earlier start.sh: replaced below
+    linked=$(readlink "$DEFAULT_CONF" || true)
+    case "$linked" in
+    */etc/slurm.conf) # made by start.sh: replaced below, unless that cluster still runs
+        pidfile=${linked%/etc/slurm.conf}/run/slurmctld.pid
+        if [ "$linked" != "$STATE/etc/slurm.conf" ] && [ -e "$pidfile" ] &&
+            kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+            die "another test SLURM runs from ${linked%/etc/slurm.conf}: stop it first"
+        fi
+        ;;
     *) die "$DEFAULT_CONF exists (a SLURM of this machine?); these tests would have to replace it" ;;
     esac
 fi
@@ -100,7 +108,6 @@ trap '[ -n "$up" ] || { echo "tests/slurm/start.sh: failed; stopping what starte
 
 # The daemons that drop root (munged, mariadbd) must reach their folders.
 mkdir -p "$STATE"
-STATE=$(cd "$STATE" && pwd)
 chmod 755 "$STATE"
 rm -rf "${STATE:?}"/{etc,munge,mysql,spool,log,run}
 mkdir -p "$STATE"/{etc,munge,mysql,spool/slurmctld,spool/slurmd,log,run}

@@ -7,16 +7,15 @@
 #   tests/slurm/stop.sh [STATE_DIR]     (default /tmp/auflow-slurm)
 set -uo pipefail
 
-STATE=${1:-/tmp/auflow-slurm}
+STATE=$(realpath -m "${1:-/tmp/auflow-slurm}")
 [ -d "$STATE" ] || exit 0
-STATE=$(cd "$STATE" && pwd)
 
 # Jobs first (their slurmstepd processes outlive slurmd), while the controller can still reach
 # the node. Only this cluster's jobs: every command below reads this state folder's slurm.conf.
-if [ -e "$STATE/etc/slurm.conf" ]; then
-    export SLURM_CONF=$STATE/etc/slurm.conf
+if [ -e "$STATE/slurm.env" ]; then
+    . "$STATE/slurm.env"
     if timeout 10 scontrol ping >/dev/null 2>&1; then
-        timeout 10 scancel --full --partition main >/dev/null 2>&1
+        timeout 10 scancel --full --partition "$AUFLOW_SLURM_PARTITION" >/dev/null 2>&1
         for _ in $(seq 50); do
             [ -z "$(timeout 10 squeue -h -t running,completing -o %i 2>/dev/null)" ] && break
             sleep 0.2

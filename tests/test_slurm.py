@@ -128,10 +128,11 @@ def snakemake_on_slurm(
             f"snakemake on SLURM still running after {limit_s} s, killed:\n{output[-6000:]}"
         ) from None
     run_id = re.search(r"SLURM run ID: (\S+)", output)
+    assert run_id, f"no SLURM run ID in Snakemake's output:\n{output[-6000:]}"
     submitted = {
         slurm_id: (rule, Path(log)) for _, slurm_id, log, rule in SUBMITTED.findall(output)
     }
-    return SlurmRun(workdir, process.returncode, output, run_id and run_id.group(1), submitted)
+    return SlurmRun(workdir, process.returncode, output, run_id.group(1), submitted)
 
 
 def scheduled_jobs(output: str) -> dict[str, int]:
@@ -171,6 +172,7 @@ def test_every_job_is_submitted_to_slurm_and_writes_its_slurm_log(slurm_run):
     assert scheduled.pop("all") == 1
     submitted_rules = [rule for rule, _ in slurm_run.submitted.values()]
     assert {rule: submitted_rules.count(rule) for rule in scheduled} == scheduled
+    # 3 feature shards, 3 label files, join, folds, 3 folds of naive_bayes, aggregate, plot
     assert len(submitted_rules) == sum(scheduled.values()) == 13
     for slurm_id, (rule, log) in slurm_run.submitted.items():
         # SLURM wrote the job's output to <slurm job id>.log; the job ran its rule in there
@@ -214,8 +216,8 @@ def test_a_failing_job_makes_snakemake_exit_with_an_error(slurm_cluster, tmp_pat
     )
 
     assert run.returncode != 0
-    [(slurm_id, (rule, _))] = run.submitted.items()
-    assert rule == "labels"
+    assert [rule for rule, _ in run.submitted.values()] == ["labels"], run.output[-6000:]
+    [slurm_id] = run.submitted
     assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'FAILED'" in run.output
     assert accounting(slurm_cluster, run.run_id)[slurm_id]["State"] == "FAILED"
     log = (workdir / "logs/labels/SN002.log").read_text()

@@ -2,9 +2,10 @@
 # A real single-node SLURM cluster for the tests: munged, MariaDB, slurmdbd, slurmctld and slurmd,
 # started directly (no systemd) with every config, pid, log, socket and spool file under one state
 # folder, so that stop.sh can stop exactly what this started. The one thing outside it is the
-# symbolic link /etc/slurm/slurm.conf -> STATE_DIR/etc/slurm.conf (stop.sh removes it): the srun
-# that Snakemake's executor runs inside each job gets an environment without SLURM_* variables
-# (SLURM_CONF included), so, as on a real cluster, the config must be at the default place.
+# symbolic link /etc/slurm/slurm.conf -> STATE_DIR/etc/slurm.conf (stop.sh removes it): inside
+# each job, Snakemake's job-step executor (snakemake-executor-plugin-slurm-jobstep 0.6.1) drops
+# every SLURM_* variable, SLURM_CONF included, before its srun, so, as on a real cluster, the
+# config must be at the default place.
 #
 #   tests/slurm/start.sh [STATE_DIR]     (default /tmp/auflow-slurm; run as root)
 #

@@ -27,14 +27,23 @@ from conftest import REPO, SNAKEFILE, make_workdir, snakemake
 SCRIPTS = REPO / "tests/slurm"
 # Every SLURM job costs two Snakemake start-ups and a status poll, tens of seconds on two busy
 # cores, so the workflow is as small as the DAG allows: 3 subjects for 3 subject-exclusive
-# folds, one shard each, one extractor, one classifier, no study, no leakage comparison.
+# folds (2 training subjects each, so 2 inner splits), one shard each, one extractor, one
+# classifier; no baseline, study, leakage comparison or final models.
 DATASET = {"subjects": 3, "frames": 12, "size": 48, "seed": 0}
 CONFIG = {
     "dataset": {"root": "data"},
     "features": {"face_size": 48, "shard_size": 12, "extractors": ["gabor_energy"]},
-    "evaluation": {"split": "group_kfold", "k": 3, "seed": 0, "leakage_comparison": False},
+    "evaluation": {
+        "split": "group_kfold",
+        "k": 3,
+        "seed": 0,
+        "inner_splits": 2,
+        "leakage_comparison": False,
+    },
     "classifiers": {"naive_bayes": {}},
+    "baseline": {"enabled": False},
     "study": {"enabled": False},
+    "models": {"save_final": False},
 }
 # Snakemake ignores SIGTERM while it waits for jobs, so a run past its limit is killed (SIGKILL
 # to its process group); the limit only turns a hang into a failure.

@@ -11,7 +11,8 @@ from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
 from auflow.features.descriptors import make_extractor
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import discover_subjects, list_frames
-from auflow.models.classic import check_classifier
+from auflow.models import check_detector
+from auflow.models.saved import model_file
 from auflow.settings import EvaluationSettings
 
 
@@ -59,6 +60,7 @@ if BASELINE["enabled"]:
         "params": BASELINE["params"],
         "extractors": [BASELINE["extractor"]],
         "settings": SETTINGS.replace(normalise="none", smoothing=(1,)),
+        "model_file": model_file("logistic_regression"),
     }
 for classifier_name, section in config["classifiers"].items():
     if section["enabled"]:
@@ -67,10 +69,11 @@ for classifier_name, section in config["classifiers"].items():
             "params": section["params"],
             "extractors": EXTRACTORS,
             "settings": SETTINGS,
+            "model_file": model_file(classifier_name),
         }
 for model_name, model in MODELS.items():
     try:
-        check_classifier(model["classifier"], model["params"])
+        check_detector(model["classifier"], model["params"])
     except ValueError as error:
         raise WorkflowError(f"config, model {model_name!r}: {error}")
 ALL_EXTRACTORS = list(dict.fromkeys(e for m in MODELS.values() for e in m["extractors"]))
@@ -196,3 +199,14 @@ def allow_leaky(wildcards):
 def mem_mb_for_dataset(wildcards, input):
     """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
     return max(1000, int(6 * input.size_mb) + 500)
+
+
+def mem_mb_for_model(model_name):
+    """Memory of a model's jobs: TensorFlow itself takes about a gigabyte more than the
+    classic learners (its windows are built batch by batch, not all at once)."""
+    extra = 1000 if MODELS[model_name]["model_file"].endswith(".keras") else 0
+
+    def mem_mb(wildcards, input):
+        return mem_mb_for_dataset(wildcards, input) + extra
+
+    return mem_mb

@@ -9,6 +9,7 @@ import yaml
 
 from auflow.evaluation.splits import SPLITS
 from auflow.features.descriptors import EXTRACTORS
+from auflow.models import DETECTORS
 from auflow.models.classic import CLASSIFIERS
 from auflow.settings import EvaluationSettings
 from auflow.study import SEARCH_SPACES
@@ -30,7 +31,7 @@ def schema_at(*keys):
     [
         (("features", "extractors", "items", "enum"), EXTRACTORS),
         (("baseline", "extractor", "enum"), EXTRACTORS),
-        (("classifiers", "propertyNames", "enum"), CLASSIFIERS),
+        (("classifiers", "propertyNames", "enum"), DETECTORS),
         (("study", "model", "enum"), SEARCH_SPACES),
         (("evaluation", "split", "enum"), SPLITS),
     ],

@@ -54,8 +54,9 @@ KERAS_FILE = "model.keras"
 STATE_FILE = "detector.json"
 CONTEXTS = ("causal", "centred")
 CLASS_WEIGHTS = ("balanced", "none")
-# Keras modules a saved network may name; anything else is refused before it is imported.
-TRUSTED_KERAS_MODULES = ("keras", "keras.layers", "keras.src")
+# A saved network may name Keras' own modules (layers, initializers, optimizers); anything else
+# is refused before Keras would import it.
+TRUSTED_KERAS_PACKAGE = "keras"
 
 
 def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -88,7 +89,7 @@ def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, 
     if len(repeated):
         at = repeated[0] + 1
         raise ValueError(
-            f"subject {g[at]!r}, frame {f[at]}: appears twice; a frame must be one row "
+            f"subject {str(g[at])!r}, frame {int(f[at])}: appears twice; a frame must be one row "
             "(check the dataset join for duplicate frames)"
         )
     new_segment = np.r_[True, ~same_group | (f[1:] != f[:-1] + 1)]
@@ -552,9 +553,7 @@ class LSTMDetector(BaseEstimator):
         check_is_fitted(self, "model_")
         X = np.asarray(X, dtype=np.float32)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X must have shape (n_frames, {self.n_features_in_}), got {X.shape}"
-            )
+            raise ValueError(f"X must have shape (n_frames, {self.n_features_in_}), got {X.shape}")
         groups, frames = self._keys(X, groups, frames)
         rows = window_rows(groups, frames, self.window, self.context)
         return self._raw_scores(self._padded(X), rows, np.arange(len(X))), groups
@@ -601,9 +600,7 @@ class LSTMDetector(BaseEstimator):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
-        params = {
-            k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()
-        }
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
         state = {
             "class": "LSTMDetector",
             "params": params,
@@ -677,7 +674,7 @@ def check_keras_file(path: Path) -> None:
     foreign = sorted(
         m
         for m in keras_modules(config)
-        if m not in TRUSTED_KERAS_MODULES and not m.startswith(("keras.src.", "keras.layers."))
+        if m != TRUSTED_KERAS_PACKAGE and not m.startswith(TRUSTED_KERAS_PACKAGE + ".")
     )
     if foreign:
         raise ValueError(

@@ -14,7 +14,9 @@ for model_name, model in MODELS.items():
             predictions=f"results/predictions/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
             metrics=f"results/metrics/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
             fold_model=(
-                directory(f"results/models/folds/{{split}}/{{extractor}}/{model_name}/fold{{fold}}")
+                directory(
+                    f"results/models/folds/{{split}}/{{extractor}}/{model_name}/fold{{fold}}"
+                )
                 if SAVED["save_folds"]
                 else []
             ),

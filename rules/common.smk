@@ -76,7 +76,9 @@ for model_name, model in MODELS.items():
         check_detector(model["classifier"], model["params"])
     except ValueError as error:
         raise WorkflowError(f"config, model {model_name!r}: {error}")
-ALL_EXTRACTORS = list(dict.fromkeys(e for m in MODELS.values() for e in m["extractors"]))
+ALL_EXTRACTORS = list(
+    dict.fromkeys(e for m in MODELS.values() for e in m["extractors"])
+)
 for extractor_name in dict.fromkeys([*EXTRACTORS, *ALL_EXTRACTORS]):
     # Fitting checks the parameters (names, Nyquist) before any job starts.
     try:

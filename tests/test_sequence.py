@@ -255,6 +255,7 @@ def test_the_lstm_is_a_registered_model_with_checked_parameters():
 
 def test_the_lstm_follows_the_estimator_contract():
     detector = make_detector("lstm", {"units": 8}, SETTINGS)
+    assert isinstance(detector, LSTMDetector) and detector.units == 8
     copy = clone(detector)
     assert copy.get_params() == detector.get_params()
     copy.set_params(window=4)

@@ -261,3 +261,31 @@ def test_the_lstm_follows_the_estimator_contract():
     copy.set_params(window=4)
     assert copy.window == 4 and detector.window == 16
     assert not hasattr(copy, "model_")
+
+
+# -- studies ---------------------------------------------------------------------------------
+
+
+def test_an_lstm_study_reports_epochs_to_its_pruner_and_resumes_to_its_total(tmp_path):
+    import optuna
+
+    from auflow.study import run_study
+
+    # four training subjects: each inner part trains on two, one of them for early stopping
+    dataset = spike_task(4, subjects=5, n_frames=48)
+    folds = dataset[["subject", "frame"]].assign(fold=np.where(dataset["subject"] == "s4", 1, 0))
+    settings = SETTINGS.replace(inner_splits=2)
+    base = {"epochs": 2, "patience": 2, "stride": 2}
+    journal = tmp_path / "journal.log"
+    study, best = run_study(dataset, folds, 1, "lstm", settings, 1, journal, "s", base_params=base)
+    assert len(study.trials) == 1
+    # minus the validation loss of every epoch of the first inner part
+    assert sorted(study.trials[0].intermediate_values) == [0, 1]
+    assert all(v < 0 for v in study.trials[0].intermediate_values.values())
+    assert best["epochs"] == 2 and 4 <= best["window"] <= 32
+    # stopped after one trial, asked for two: one more, then never beyond
+    study, _ = run_study(dataset, folds, 1, "lstm", settings, 2, journal, "s", base_params=base)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    assert sum(t.state in finished for t in study.trials) == 2
+    study, _ = run_study(dataset, folds, 1, "lstm", settings, 2, journal, "s", base_params=base)
+    assert len(study.trials) == 2

@@ -93,7 +93,9 @@ COMPARE = EVALUATION["leakage_comparison"]
 STUDY = config["study"]
 SAVED = config["models"]
 LEARN_THREADS = config["resources"]["learn_threads"]
-STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
+STUDY_CLASSIFIERS = (
+    [f"optuna_{model}" for model in STUDY["models"]] if STUDY["enabled"] else []
+)
 
 
 def shard_ids(subject):
@@ -201,6 +203,16 @@ def allow_leaky(wildcards):
 def mem_mb_for_dataset(wildcards, input):
     """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
     return max(1000, int(6 * input.size_mb) + 500)
+
+
+def get_study_params(wildcards):
+    """The studied model's config parameters: what its search space leaves unset."""
+    return config["classifiers"].get(wildcards.model, {}).get("params", {})
+
+
+def mem_mb_for_study(wildcards, input):
+    extra = 1000 if model_file(wildcards.model).endswith(".keras") else 0
+    return mem_mb_for_dataset(wildcards, input) + extra
 
 
 def mem_mb_for_model(model_name):

@@ -35,7 +35,7 @@ TINY_CONFIG = {
             "params": {"units": 8, "window": 6, "stride": 2, "epochs": 4, "patience": 2},
         },
     },
-    "study": {"model": "svm_linear", "n_trials": 2},
+    "study": {"models": ["svm_linear"], "n_trials": 2},
     "models": {"save_final": True, "save_folds": True},
 }
 

@@ -143,7 +143,7 @@ def run_study(
         space = SEARCH_SPACES[model]
     except KeyError:
         raise ValueError(
-            f"no search space for {model!r}; study.model must be one of {sorted(SEARCH_SPACES)}"
+            f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
         ) from None
     train, _ = split_fold(dataset, folds, fold)
     train = train.drop(columns="fold")

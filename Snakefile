@@ -33,6 +33,6 @@ rule all:
             "results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
             split=SPLIT,
             extractor=EXTRACTORS,
-            model=[STUDY["model"]] if STUDY["enabled"] else [],
+            model=STUDY["models"] if STUDY["enabled"] else [],
             fold=fold_numbers(SPLIT),
         ),

@@ -28,7 +28,7 @@ for model_name, model in MODELS.items():
             "../envs/learn.yaml"
         threads: LEARN_THREADS
         resources:
-            mem_mb=mem_mb_for_dataset,
+            mem_mb=mem_mb_for_model(model_name),
             runtime=120,
         params:
             model=model_name,
@@ -48,7 +48,7 @@ for model_name, model in MODELS.items():
         input:
             dataset="results/dataset/{extractor}.parquet",
         output:
-            model=f"results/models/{{extractor}}/{model_name}/model.skops",
+            model=f"results/models/{{extractor}}/{model_name}/{model['model_file']}",
             manifest=f"results/models/{{extractor}}/{model_name}/manifest.json",
         log:
             f"logs/fit_final/{{extractor}}/{model_name}.log",
@@ -58,7 +58,7 @@ for model_name, model in MODELS.items():
             "../envs/learn.yaml"
         threads: LEARN_THREADS
         resources:
-            mem_mb=mem_mb_for_dataset,
+            mem_mb=mem_mb_for_model(model_name),
             runtime=120,
         params:
             model=model_name,

@@ -13,7 +13,8 @@ from auflow.features.descriptors import make_extractor
 from auflow.io.discovery import discover_dataset, write_manifest
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
-from auflow.models.classic import check_classifier
+from auflow.models import check_detector
+from auflow.models.saved import model_file
 from auflow.settings import EvaluationSettings
 from auflow.workflow import failed_jobs_summary
 
@@ -63,6 +64,7 @@ if BASELINE["enabled"]:
         "params": BASELINE["params"],
         "extractors": [BASELINE["extractor"]],
         "settings": SETTINGS.replace(normalise="none", smoothing=(1,)),
+        "model_file": model_file("logistic_regression"),
     }
 for classifier_name, section in config["classifiers"].items():
     if section["enabled"]:
@@ -71,10 +73,11 @@ for classifier_name, section in config["classifiers"].items():
             "params": section["params"],
             "extractors": EXTRACTORS,
             "settings": SETTINGS,
+            "model_file": model_file(classifier_name),
         }
 for model_name, model in MODELS.items():
     try:
-        check_classifier(model["classifier"], model["params"])
+        check_detector(model["classifier"], model["params"])
     except ValueError as error:
         raise WorkflowError(f"config, model {model_name!r}: {error}")
 ALL_EXTRACTORS = list(
@@ -94,7 +97,9 @@ COMPARE = EVALUATION["leakage_comparison"]
 STUDY = config["study"]
 SAVED = config["models"]
 LEARN_THREADS = config["resources"]["learn_threads"]
-STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
+STUDY_CLASSIFIERS = (
+    [f"optuna_{model}" for model in STUDY["models"]] if STUDY["enabled"] else []
+)
 
 
 def shard_ids(subject):
@@ -192,3 +197,24 @@ def allow_leaky(wildcards):
 def mem_mb_for_dataset(wildcards, input):
     """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
     return max(1000, int(6 * input.size_mb) + 500)
+
+
+def get_study_params(wildcards):
+    """The studied model's config parameters: what its search space leaves unset."""
+    return config["classifiers"].get(wildcards.model, {}).get("params", {})
+
+
+def mem_mb_for_study(wildcards, input):
+    extra = 1000 if model_file(wildcards.model).endswith(".keras") else 0
+    return mem_mb_for_dataset(wildcards, input) + extra
+
+
+def mem_mb_for_model(model_name):
+    """Memory of a model's jobs: TensorFlow itself takes about a gigabyte more than the
+    classic learners (its windows are built batch by batch, not all at once)."""
+    extra = 1000 if MODELS[model_name]["model_file"].endswith(".keras") else 0
+
+    def mem_mb(wildcards, input):
+        return mem_mb_for_dataset(wildcards, input) + extra
+
+    return mem_mb

@@ -19,13 +19,14 @@ rule study:
         "../envs/learn.yaml"
     threads: LEARN_THREADS
     resources:
-        mem_mb=mem_mb_for_dataset,
+        mem_mb=mem_mb_for_study,
         runtime=240,
     params:
         # The journal is kept outside the declared outputs, so a failed or interrupted study
         # keeps its finished trials and a re-run resumes from them.
         journal="results/study/{split}/{extractor}/{model}/fold{fold}/journal.log",
         n_trials=STUDY["n_trials"],
+        base_params=get_study_params,
         timeout=STUDY["timeout"],
         settings=SETTINGS.as_dict(),
         leaky=is_leaky,

@@ -30,8 +30,12 @@ TINY_CONFIG = {
         "decision_tree": {"params": {"max_depth": 4}},
         "naive_bayes": {},
         "knn": {"params": {"n_neighbors": 3}},
+        # tiny on purpose: the point is the plumbing (windows, saving, tables), not the F1
+        "lstm": {
+            "params": {"units": 8, "window": 6, "stride": 2, "epochs": 4, "patience": 2},
+        },
     },
-    "study": {"model": "svm_linear", "n_trials": 2},
+    "study": {"models": ["svm_linear"], "n_trials": 2},
     "models": {"save_final": True, "save_folds": True},
 }
 

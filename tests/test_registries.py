@@ -9,7 +9,7 @@ import yaml
 
 from auflow.evaluation.splits import SPLITS
 from auflow.features.descriptors import EXTRACTORS
-from auflow.models.classic import CLASSIFIERS
+from auflow.models import DETECTORS
 from auflow.settings import EvaluationSettings
 from auflow.study import SEARCH_SPACES
 
@@ -30,8 +30,8 @@ def schema_at(*keys):
     [
         (("features", "extractors", "items", "enum"), EXTRACTORS),
         (("baseline", "extractor", "enum"), EXTRACTORS),
-        (("classifiers", "propertyNames", "enum"), CLASSIFIERS),
-        (("study", "model", "enum"), SEARCH_SPACES),
+        (("classifiers", "propertyNames", "enum"), DETECTORS),
+        (("study", "models", "items", "enum"), SEARCH_SPACES),
         (("evaluation", "split", "enum"), SPLITS),
     ],
 )
@@ -39,8 +39,8 @@ def test_schema_enum_equals_registry(path, registry):
     assert sorted(schema_at(*path)) == sorted(registry)
 
 
-def test_every_study_model_is_a_classifier():
-    assert set(SEARCH_SPACES) <= set(CLASSIFIERS)
+def test_every_study_model_is_a_model():
+    assert set(SEARCH_SPACES) <= set(DETECTORS)
 
 
 def test_settings_defaults_equal_the_schema_defaults():

@@ -104,7 +104,10 @@ def test_folds_are_subject_exclusive(pipeline_run):
 
 
 def test_every_classifier_predicts_every_fold(pipeline_run):
-    classifiers = [*TINY_CONFIG["classifiers"], f"optuna_{TINY_CONFIG['study']['model']}"]
+    classifiers = [
+        *TINY_CONFIG["classifiers"],
+        *[f"optuna_{m}" for m in TINY_CONFIG["study"]["models"]],
+    ]
     root = pipeline_run / f"results/predictions/group_kfold/{EXTRACTOR}"
     for classifier in classifiers:
         for fold in range(3):

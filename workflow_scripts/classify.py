@@ -1,7 +1,7 @@
 """Rules classify_<name>: per-AU detectors fitted outside a fold, predicting and scoring it."""
 
 from auflow.io.parquet import read_table, write_table
-from auflow.models.detector import AUDetector
+from auflow.models import make_detector
 from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
@@ -13,7 +13,7 @@ fold = int(w.fold)
 settings = EvaluationSettings(**p.settings)
 dataset = load_dataset(snakemake.input.dataset, settings.normalise)
 train, test = split_fold(dataset, read_table(snakemake.input.folds), fold)
-detector = AUDetector.from_settings(p.classifier, p.classifier_params, settings, snakemake.threads)
+detector = make_detector(p.classifier, p.classifier_params, settings, snakemake.threads)
 fit_detector(detector, train)
 predictions = predict_frames(detector, test, fold)
 metadata = {"classifier": p.model, "params": p.classifier_params, "target": settings.target}

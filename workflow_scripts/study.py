@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 
 from auflow.io.parquet import read_table, write_table
-from auflow.models.detector import AUDetector
+from auflow.models import make_detector
 from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
@@ -21,13 +21,23 @@ folds = read_table(snakemake.input.folds)
 name = study_name(
     Path(snakemake.input.dataset).read_bytes(),
     Path(snakemake.input.folds).read_bytes(),
-    [model, fold, p.n_trials, p.settings],
+    [model, fold, p.n_trials, p.settings, p.base_params],
 )
 study, best = run_study(
-    dataset, folds, fold, model, settings, p.n_trials, p.journal, name, p.timeout, snakemake.threads
+    dataset,
+    folds,
+    fold,
+    model,
+    settings,
+    p.n_trials,
+    p.journal,
+    name,
+    p.timeout,
+    snakemake.threads,
+    base_params=p.base_params,
 )
 train, test = split_fold(dataset, folds, fold)
-detector = fit_detector(AUDetector.from_settings(model, best, settings, snakemake.threads), train)
+detector = fit_detector(make_detector(model, best, settings, snakemake.threads), train)
 predictions = predict_frames(detector, test, fold)
 write_table(study.trials_dataframe(), snakemake.output.trials, {"study": name})
 write_table(

@@ -110,7 +110,11 @@ def predict_inputs(
     au_table = pd.DataFrame(index=table.index)
     if found.any():
         features = np.concatenate(feature_rows)
-        scored = saved.predict_table(features, table.loc[found, "input"].to_numpy())
+        scored = saved.predict_table(
+            features,
+            table.loc[found, "input"].to_numpy(),
+            table.loc[found, "frame"].to_numpy(np.int64),
+        )
         for column in scored.columns:
             values = np.full(len(table), np.nan)
             values[found] = scored[column].to_numpy(np.float64)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 from pathlib import Path
@@ -13,8 +14,8 @@ import pandas as pd
 
 from auflow.evaluation.metrics import score_predictions
 from auflow.io.dataset import KEY
-from auflow.models.detector import AUDetector
-from auflow.models.train import predict_fold, split_fold
+from auflow.models import make_detector
+from auflow.models.train import fit_detector, predict_frames, split_fold
 from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
@@ -49,12 +50,28 @@ def _knn_space(trial: optuna.Trial) -> dict:
     }
 
 
+def _lstm_space(trial: optuna.Trial) -> dict:
+    """The seed notebook tuned units and dropout; window length, learning rate and the class
+    weighting matter as much for a sequence model on imbalanced AUs."""
+    return {
+        "units": trial.suggest_int("units", 8, 64, log=True),
+        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
+        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
+        "window": trial.suggest_int("window", 4, 32, log=True),
+        "class_weight": trial.suggest_categorical("class_weight", ["balanced", "none"]),
+    }
+
+
 SEARCH_SPACES = {
     "svm_linear": _svm_linear_space,
     "random_forest": _random_forest_space,
     "decision_tree": _decision_tree_space,
     "knn": _knn_space,
+    "lstm": _lstm_space,
 }
+# Trials that report per-epoch values are stopped when they fall below the median of earlier
+# trials at the same epoch; the first trials and epochs always run.
+PRUNER = {"n_startup_trials": 2, "n_warmup_steps": 2}
 
 
 def inner_folds(train: pd.DataFrame, n_splits: int, seed: int) -> pd.DataFrame:
@@ -99,35 +116,52 @@ def run_study(
     name: str,
     timeout: float | None = None,
     n_jobs: int = 1,
+    base_params: dict | None = None,
 ) -> tuple[optuna.Study, dict]:
     """Tune ``model`` on the training subjects of ``fold``; the test fold is never seen.
 
     A trial is scored as the pipeline reports: detectors fitted with their thresholds (and
     smoothing) tuned inside each inner training part, their predictions on the inner validation
     subjects pooled, F1 per AU, mean over AUs. Trials are journalled to ``journal`` so an
-    interrupted study resumes where it stopped; only the trials still missing are run.
+    interrupted study resumes where it stopped; only the trials still missing are run (a pruned
+    trial counts as run).
+
+    A model whose ``fit`` takes an ``epoch_callback`` (the LSTM) reports, while fitting the
+    first inner part, minus its validation loss after every epoch to a ``MedianPruner``, which
+    stops a trial that trails the median of the earlier trials at that epoch.
+
+    Parameters
+    ----------
+    base_params : the model's parameters that the search space does not set (its config
+        section), e.g. the LSTM's epochs and stride.
 
     Returns
     -------
-    The study and the best model parameters (search-space values plus fixed ones).
+    The study and the best model parameters (base, then search-space values and fixed ones).
     """
     try:
         space = SEARCH_SPACES[model]
     except KeyError:
         raise ValueError(
-            f"no search space for {model!r}; study.model must be one of {sorted(SEARCH_SPACES)}"
+            f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
         ) from None
     train, _ = split_fold(dataset, folds, fold)
     train = train.drop(columns="fold")
     validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
     n_inner = int(validation_folds["fold"].max()) + 1
 
+    base = dict(base_params or {})
+
     def objective(trial: optuna.Trial) -> float:
-        detector = AUDetector.from_settings(model, space(trial), settings, n_jobs)
-        predictions = pd.concat(
-            [predict_fold(train, validation_folds, inner, detector) for inner in range(n_inner)],
-            ignore_index=True,
-        )
+        detector = make_detector(model, {**base, **space(trial)}, settings, n_jobs)
+        reports = "epoch_callback" in inspect.signature(detector.fit).parameters
+        parts = []
+        for inner in range(n_inner):
+            inner_train, inner_validation = split_fold(train, validation_folds, inner)
+            fit_params = {"epoch_callback": _reporter(trial)} if reports and inner == 0 else {}
+            fit_detector(detector, inner_train, **fit_params)
+            parts.append(predict_frames(detector, inner_validation, inner))
+        predictions = pd.concat(parts, ignore_index=True)
         return pooled_macro_f1(train, predictions, settings.aus, settings.occurrence_threshold)
 
     # Trial reports go to the rule's log file with everything else, not to the terminal.
@@ -142,11 +176,25 @@ def run_study(
         storage=storage,
         direction="maximize",
         sampler=optuna.samplers.TPESampler(seed=settings.seed),
+        pruner=optuna.pruners.MedianPruner(**PRUNER),
         load_if_exists=True,
     )
-    done = sum(t.state == optuna.trial.TrialState.COMPLETE for t in study.trials)
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    done = sum(t.state in finished for t in study.trials)
     if done < n_trials:
         log.info("study %s: %d trials done, running %d more", name, done, n_trials - done)
         study.optimize(objective, n_trials=n_trials - done, timeout=timeout)
-    best = space(optuna.trial.FixedTrial(study.best_params))
+    best = {**base, **space(optuna.trial.FixedTrial(study.best_params))}
     return study, best
+
+
+def _reporter(trial: optuna.Trial):
+    """An ``epoch_callback`` that reports minus the validation loss (the study maximises) and
+    stops the trial when the pruner says so."""
+
+    def report(epoch: int, validation_loss: float) -> None:
+        trial.report(-float(validation_loss), step=int(epoch))
+        if trial.should_prune():
+            raise optuna.TrialPruned(f"pruned after epoch {epoch + 1}")
+
+    return report

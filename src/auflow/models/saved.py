@@ -7,9 +7,17 @@ scikit-learn and imbalanced-learn pieces our classifiers are made of). ``manifes
 says everything ``auflow predict`` needs to use the model or to refuse a mismatch, and records the
 SHA-256 of the model file: a model file that does not match its manifest is refused.
 
+An LSTM detector is a Keras network and a few arrays instead: ``model.keras`` (loaded with
+Keras' ``safe_mode``, which refuses Lambda layers, after checking that its configuration names
+only Keras' own modules) and ``detector.json`` (parameters, standardisation, thresholds). The
+manifest records the SHA-256 of every file of the model.
+
 Layout of a model folder (``results/models/<extractor>/<model>/``)::
 
     model.skops     the fitted AUDetector
+      or
+    model.keras     the LSTM detector's network
+    detector.json   the rest of the LSTM detector
     manifest.json   what it was trained on and how (see :func:`build_manifest`)
 """
 
@@ -30,10 +38,20 @@ import pandas as pd
 from auflow.io.labels import au_column
 
 MODEL_FILE = "model.skops"
+KERAS_MODEL_FILE = "model.keras"
 MANIFEST_FILE = "manifest.json"
 # Raised whenever the layout of the model file or manifest changes incompatibly.
 MODEL_FORMAT = 1
-PACKAGES = ("auflow", "scikit-learn", "imbalanced-learn", "numpy", "scikit-image", "skops")
+PACKAGES = (
+    "auflow",
+    "scikit-learn",
+    "imbalanced-learn",
+    "numpy",
+    "scikit-image",
+    "skops",
+    "keras",
+    "tensorflow-cpu",
+)
 # Types a model file may contain besides those skops trusts by default (plain containers, numpy
 # arrays, and scikit-learn estimators it knows). Nothing else is ever instantiated on load.
 TRUSTED_TYPES = (
@@ -52,6 +70,13 @@ TRUSTED_TYPES = (
 
 class ModelError(ValueError):
     """A model folder that cannot be used: missing, tampered with, or made for something else."""
+
+
+def model_file(classifier: str) -> str:
+    """The name of the main model file a model folder of ``classifier`` holds."""
+    from auflow.models import SEQUENCE_DETECTORS
+
+    return KERAS_MODEL_FILE if classifier in SEQUENCE_DETECTORS else MODEL_FILE
 
 
 def package_versions() -> dict[str, str | None]:
@@ -139,14 +164,23 @@ def build_manifest(
 
 
 def save_model(detector, directory: str | Path, manifest: dict) -> None:
-    """Write ``detector`` as ``model.skops`` and ``manifest`` (plus the file's SHA-256) as
-    ``manifest.json`` into ``directory``, each written whole or not at all."""
-    import skops.io as sio
-
+    """Write ``detector`` as ``model.skops`` (an LSTM detector: ``model.keras`` and
+    ``detector.json``) and ``manifest`` (plus each file's SHA-256) as ``manifest.json`` into
+    ``directory``, each written whole or not at all."""
     directory = Path(directory)
-    model_path = directory / MODEL_FILE
-    _write_atomically(model_path, sio.dumps(detector))
-    manifest = {**manifest, "model_file": MODEL_FILE, "model_sha256": _sha256(model_path)}
+    if hasattr(detector, "save"):  # a sequence detector writes its own files, no pickle
+        files = detector.save(directory)
+    else:
+        import skops.io as sio
+
+        _write_atomically(directory / MODEL_FILE, sio.dumps(detector))
+        files = [MODEL_FILE]
+    manifest = {
+        **manifest,
+        "model_file": files[0],
+        "model_sha256": _sha256(directory / files[0]),
+        "files_sha256": {name: _sha256(directory / name) for name in files},
+    }
     _write_atomically(
         directory / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     )
@@ -191,7 +225,9 @@ class SavedModel:
     manifest: dict
     path: Path
 
-    def predict_table(self, features: np.ndarray, groups: np.ndarray) -> pd.DataFrame:
+    def predict_table(
+        self, features: np.ndarray, groups: np.ndarray, frames: np.ndarray | None = None
+    ) -> pd.DataFrame:
         """AU columns for frames: ``AU01_p``, ``AU01_c`` (and ``AU01_r``) per AU.
 
         Parameters
@@ -200,6 +236,8 @@ class SavedModel:
             normalisation; rows of a group in frame order.
         groups : (n_frames,) the recording (input) of each frame: subject normalisation uses the
             median over each group's own frames, and smoothing runs within a group.
+        frames : (n_frames,) int frame numbers, or None for consecutive rows. A sequence model's
+            windows follow them and stop at gaps (e.g. a frame without a face).
         """
         from auflow.models.train import normalise, predict_frames
 
@@ -211,7 +249,7 @@ class SavedModel:
             )
         table = pd.DataFrame(np.asarray(features, dtype=np.float32), columns=names)
         table.insert(0, "subject", np.asarray(groups).astype(str))
-        table.insert(1, "frame", np.arange(len(table)))
+        table.insert(1, "frame", np.arange(len(table)) if frames is None else np.asarray(frames))
         table = normalise(table, self.manifest["normalise"])
         return predict_frames(self.detector, table).drop(columns=["subject", "frame"])
 
@@ -224,7 +262,8 @@ def load_model(directory: str | Path) -> SavedModel:
     ModelError
         No manifest or model file; a model file whose SHA-256 differs from the manifest's; a
         format or scikit-learn version this auflow cannot use; a model file holding a type
-        outside :data:`TRUSTED_TYPES` (nothing of it is instantiated).
+        outside :data:`TRUSTED_TYPES` (nothing of it is instantiated); a Keras model naming a
+        module outside Keras or holding a Lambda layer.
     """
     import skops.io as sio
 
@@ -232,13 +271,24 @@ def load_model(directory: str | Path) -> SavedModel:
     manifest = read_manifest(directory)
     check_compatible(manifest, directory / MANIFEST_FILE)
     model_path = directory / manifest.get("model_file", MODEL_FILE)
-    if not model_path.is_file():
-        raise ModelError(f"{model_path}: model file missing (named in {MANIFEST_FILE})")
-    if _sha256(model_path) != manifest.get("model_sha256"):
-        raise ModelError(
-            f"{model_path}: SHA-256 differs from the one in {MANIFEST_FILE}: the file was changed "
-            "or replaced after training; refusing to load it"
-        )
+    expected = {**manifest.get("files_sha256", {}), model_path.name: manifest.get("model_sha256")}
+    for name, digest in expected.items():
+        path = directory / Path(name).name
+        if not path.is_file():
+            raise ModelError(f"{path}: model file missing (named in {MANIFEST_FILE})")
+        if _sha256(path) != digest:
+            raise ModelError(
+                f"{path}: SHA-256 differs from the one in {MANIFEST_FILE}: the file was changed "
+                "or replaced after training; refusing to load it"
+            )
+    if model_path.name == KERAS_MODEL_FILE:
+        from auflow.models.sequence import LSTMDetector
+
+        try:
+            detector = LSTMDetector.load(directory)
+        except (ValueError, OSError, KeyError, TypeError) as error:
+            raise ModelError(f"{model_path}: cannot load the LSTM detector ({error})") from None
+        return SavedModel(detector, manifest, directory)
     data = model_path.read_bytes()
     try:
         untrusted = sio.get_untrusted_types(data=data)

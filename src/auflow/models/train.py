@@ -76,10 +76,20 @@ def training_arrays(table: pd.DataFrame, aus) -> tuple[np.ndarray, np.ndarray, n
     return X, Y, table["subject"].to_numpy()
 
 
-def fit_detector(detector, train: pd.DataFrame):
-    """Fit ``detector`` (unfitted :class:`AUDetector`) on the frames of ``train``: the only place
-    where the rules hand frames to a fit."""
-    return detector.fit(*training_arrays(train, detector.aus))
+def frame_keywords(detector, table: pd.DataFrame) -> dict:
+    """``{"frames": ...}`` for a detector that declares ``needs_frames`` (a sequence model builds
+    its windows from the frame numbers), else nothing: the classic detectors see rows only."""
+    if getattr(detector, "needs_frames", False):
+        return {"frames": table["frame"].to_numpy()}
+    return {}
+
+
+def fit_detector(detector, train: pd.DataFrame, **fit_params):
+    """Fit ``detector`` (unfitted :class:`AUDetector` or sequence detector) on the frames of
+    ``train``: the only place where the rules hand frames to a fit. ``fit_params`` go to its
+    ``fit`` (e.g. a sequence detector's ``epoch_callback``)."""
+    keywords = frame_keywords(detector, train)
+    return detector.fit(*training_arrays(train, detector.aus), **keywords, **fit_params)
 
 
 def predict_frames(detector, table: pd.DataFrame, fold: int | None = None) -> pd.DataFrame:
@@ -93,9 +103,17 @@ def predict_frames(detector, table: pd.DataFrame, fold: int | None = None) -> pd
     """
     X = table[feature_columns(table)].to_numpy(np.float32)
     groups = table["subject"].to_numpy().astype(str)
-    scores = detector.decision_function(X, groups)
-    occurrence = detector.predict(X, groups)
-    intensity = detector.predict_intensity(X) if detector.target == "intensity" else None
+    keywords = frame_keywords(detector, table)
+    scores = detector.decision_function(X, groups, **keywords)
+    occurrence = detector.predict(X, groups, **keywords)
+    intensity = None
+    if detector.target == "intensity":
+        # a classic detector's intensity is per frame; a sequence detector's needs the windows
+        intensity = (
+            detector.predict_intensity(X, groups, **keywords)
+            if keywords
+            else detector.predict_intensity(X)
+        )
     predictions = table[KEY].reset_index(drop=True)
     if fold is not None:
         predictions["fold"] = np.int16(fold)

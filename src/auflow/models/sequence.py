@@ -1,0 +1,683 @@
+"""A sequence detector: two LSTM layers over windows of consecutive frames of one subject.
+
+:class:`LSTMDetector` has the interface of :class:`auflow.models.detector.AUDetector` (``fit``,
+``decision_function``, ``predict``, ``predict_intensity``, ``thresholds_``, ``smoothing_``,
+``tuned_``) plus the frame numbers it needs to build windows, passed as ``frames=``.
+
+Windows
+-------
+A frame is scored from a window of ``window`` frames of the same *segment*: a run of frames of
+one subject (or input) with consecutive frame numbers. A window never crosses a subject or a gap
+in the frame numbers (a frame with no face, a frame missing from a random split); where a
+segment is shorter than the window, the missing places are padding that the LSTM skips
+(a Keras mask), so every frame gets a score, mapped back to its own ``(subject, frame)``.
+
+- ``context="causal"`` (default): the window of frame *t* is *t - window + 1 ... t*. A frame's
+  score uses only the frames before it, so a recording can be scored as it comes in; the
+  centred view of the surroundings is the smoothing step's job (a centred moving average of the
+  scores, its width tuned with the threshold, as for every detector).
+- ``context="centred"``: the window of frame *t* is *t - (window - 1) // 2 ... t + window // 2*.
+
+Training
+--------
+Training windows end every ``stride`` frames of each segment (``stride=1``: every frame). One
+subject-exclusive inner split of the training subjects (the first of
+:func:`auflow.evaluation.splits.inner_group_splits`) holds out validation subjects: the network
+is fitted on the others, stopped early on the validation loss (best weights kept), and each AU's
+threshold and smoothing width are tuned for F1 on the validation subjects' scores. The network
+that stopped early is the one kept: thresholds are tuned on exactly the model that predicts,
+on subjects it did not learn from, and the LSTM is fitted once per fold, not once per inner split.
+
+TensorFlow is imported only when a network is built or loaded, so the classic detectors and
+``auflow predict`` on them do not pay for it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+from auflow.evaluation.splits import inner_group_splits
+from auflow.models.detector import best_f1_cut, smooth_scores
+
+log = logging.getLogger(__name__)
+
+KERAS_FILE = "model.keras"
+STATE_FILE = "detector.json"
+CONTEXTS = ("causal", "centred")
+CLASS_WEIGHTS = ("balanced", "none")
+# A saved network may name Keras' own modules (layers, initializers, optimizers); anything else
+# is refused before Keras would import it.
+TRUSTED_KERAS_PACKAGE = "keras"
+
+
+def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Order rows by (group, frame) and find the runs of consecutive frames.
+
+    Parameters
+    ----------
+    groups : (n,) subject (or input) of each row.
+    frames : (n,) int frame numbers.
+
+    Returns
+    -------
+    order : (n,) int64 row indices sorted by (group, frame).
+    start : (n,) int64, for each *sorted* position, the sorted position where its segment starts.
+
+    Raises
+    ------
+    ValueError
+        A frame number appears twice in one group.
+    """
+    groups = np.asarray(groups).astype(str)
+    frames = np.asarray(frames)
+    if not np.issubdtype(frames.dtype, np.integer):
+        raise ValueError(f"frame numbers must be integers, got dtype {frames.dtype}")
+    frames = frames.astype(np.int64)
+    order = np.lexsort((frames, groups))
+    g, f = groups[order], frames[order]
+    same_group = g[1:] == g[:-1]
+    repeated = np.flatnonzero(same_group & (f[1:] == f[:-1]))
+    if len(repeated):
+        at = repeated[0] + 1
+        raise ValueError(
+            f"subject {str(g[at])!r}, frame {int(f[at])}: appears twice; a frame must be one row "
+            "(check the dataset join for duplicate frames)"
+        )
+    new_segment = np.r_[True, ~same_group | (f[1:] != f[:-1] + 1)]
+    starts = np.flatnonzero(new_segment)
+    start = starts[np.cumsum(new_segment) - 1]
+    return order, start
+
+
+def window_rows(
+    groups: np.ndarray, frames: np.ndarray, window: int, context: str = "causal"
+) -> np.ndarray:
+    """The rows that make up each row's window, -1 where the window is padding.
+
+    Parameters
+    ----------
+    groups : (n,) subject (or input) of each row; rows may come in any order.
+    frames : (n,) int frame numbers.
+    window : frames per window (>= 1).
+    context : ``"causal"`` (the window ends at the row's frame) or ``"centred"``.
+
+    Returns
+    -------
+    (n, window) int64: row ``i``'s window, oldest frame first. Every entry is a row of the
+    same group whose frame number is consecutive with row ``i``'s (no gap in between), or -1.
+    """
+    if context not in CONTEXTS:
+        raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+    if window < 1:
+        raise ValueError(f"window must be at least 1 frame, got {window}")
+    order, start = segment_bounds(groups, frames)
+    n = len(order)
+    if n == 0:
+        return np.empty((0, window), np.int64)
+    new_segment = np.r_[start[1:] != start[:-1], True]  # last position of each segment
+    ends = np.flatnonzero(new_segment)
+    stop = ends[np.searchsorted(ends, np.arange(n))]
+    ahead = 0 if context == "causal" else window // 2
+    offsets = np.arange(window) - (window - 1) + ahead
+    position = np.arange(n)[:, None] + offsets[None, :]
+    valid = (position >= start[:, None]) & (position <= stop[:, None])
+    sorted_windows = np.where(valid, order[np.clip(position, 0, n - 1)], -1)
+    rows = np.empty_like(sorted_windows)
+    rows[order] = sorted_windows
+    return rows
+
+
+def training_ends(groups: np.ndarray, frames: np.ndarray, stride: int) -> np.ndarray:
+    """Rows whose windows train the network: every ``stride``-th frame of each segment, from
+    its first frame on. (n_windows,) int64 row indices in (group, frame) order."""
+    order, start = segment_bounds(groups, frames)
+    keep = (np.arange(len(order)) - start) % stride == 0
+    return order[keep]
+
+
+def _keras():
+    """Keras on the TensorFlow backend, imported on first use (quietly)."""
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    return keras
+
+
+def configure_tensorflow(threads: int, seed: int) -> None:
+    """Cap TensorFlow's thread pools to the job's threads and make training repeatable.
+
+    The pools can only be sized before TensorFlow runs its first operation; in a process that
+    already ran one (a test session), the existing pools are kept and this is logged.
+    """
+    keras = _keras()
+    import tensorflow as tf
+
+    threads = max(int(threads), 1)
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+    except RuntimeError:
+        log.info("TensorFlow already running: its thread pools keep their size")
+    keras.utils.set_random_seed(int(seed))
+    tf.config.experimental.enable_op_determinism()
+
+
+def _window_batches(padded, rows, ends, targets=None, weights=None, batch_size=64, seed=None):
+    """A Keras ``PyDataset`` of windows built batch by batch (a whole DISFA fold of windows
+    would not fit in memory): ``padded[rows[ends]]`` with targets and weights when given,
+    shuffled every epoch when ``seed`` is given."""
+    keras = _keras()
+
+    class WindowBatches(keras.utils.PyDataset):
+        def __init__(self):
+            super().__init__()
+            self.rng = None if seed is None else np.random.default_rng(seed)
+            self.order = self._shuffled()
+
+        def _shuffled(self):
+            return ends if self.rng is None else self.rng.permutation(ends)
+
+        def __len__(self):
+            return math.ceil(len(ends) / batch_size)
+
+        def __getitem__(self, index):
+            batch = self.order[index * batch_size : (index + 1) * batch_size]
+            x = padded[rows[batch]]
+            if targets is None:
+                return x
+            return x, targets[batch][:, :, None], weights[batch]
+
+        def on_epoch_end(self):
+            self.order = self._shuffled()
+
+    return WindowBatches()
+
+
+class LSTMDetector(BaseEstimator):
+    """Per-AU scores from two LSTM layers over frame windows, with tuned thresholds.
+
+    Parameters
+    ----------
+    units : LSTM units per layer (the seed notebook: 50).
+    dropout : dropout after each LSTM layer (the seed notebook: 0.2).
+    window : frames per window.
+    stride : frames between the ends of consecutive training windows of a segment.
+    context : ``"causal"`` or ``"centred"`` windows (module docstring).
+    learning_rate : Adam's learning rate.
+    epochs : most training epochs; early stopping on the validation subjects ends sooner.
+    patience : epochs without a better validation loss before stopping.
+    batch_size : windows per training step.
+    class_weight : ``"balanced"`` weights each AU's positive and negative training windows
+        inversely to their frequency in the binary cross-entropy (occurrence only); ``"none"``.
+    aus, target, occurrence_threshold, tune_threshold, inner_splits, smoothing, random_state :
+        as for :class:`auflow.models.detector.AUDetector`; ``inner_splits`` sets the share of
+        training subjects held out for validation (about one in ``inner_splits``).
+    n_jobs : TensorFlow's intra- and inter-op threads.
+
+    Attributes
+    ----------
+    model_ : the fitted Keras model; input (batch, window, n_features + 1) float32, output
+        (batch, n_aus, 1): P(occurrence) per AU, or intensity 0-5 for ``target="intensity"``.
+    mean_, scale_ : (n_features,) float32 standardisation of the training frames.
+    thresholds_ : (n_aus,) float64 thresholds on :meth:`decision_function`.
+    smoothing_ : (n_aus,) int64 smoothing widths.
+    tuned_ : (n_aus,) bool, whether the threshold was tuned (else 0.5, or the occurrence
+        threshold on predicted intensity).
+    validation_loss_ : list of float, the validation loss after each epoch (empty without
+        validation subjects).
+    best_epoch_ : int, the epoch whose weights were kept (1-based).
+    """
+
+    classifier = "lstm"
+    # predict_frames and fit_detector pass frame numbers to detectors that declare this
+    needs_frames = True
+
+    def __init__(
+        self,
+        units=50,
+        dropout=0.2,
+        window=16,
+        stride=4,
+        context="causal",
+        learning_rate=1e-3,
+        epochs=30,
+        patience=5,
+        batch_size=64,
+        class_weight="balanced",
+        aus=(1,),
+        target="occurrence",
+        occurrence_threshold=2,
+        tune_threshold=True,
+        inner_splits=3,
+        smoothing=(1,),
+        random_state=0,
+        n_jobs=1,
+    ):
+        self.units = units
+        self.dropout = dropout
+        self.window = window
+        self.stride = stride
+        self.context = context
+        self.learning_rate = learning_rate
+        self.epochs = epochs
+        self.patience = patience
+        self.batch_size = batch_size
+        self.class_weight = class_weight
+        self.aus = aus
+        self.target = target
+        self.occurrence_threshold = occurrence_threshold
+        self.tune_threshold = tune_threshold
+        self.inner_splits = inner_splits
+        self.smoothing = smoothing
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    NETWORK_PARAMS = (
+        "units",
+        "dropout",
+        "window",
+        "stride",
+        "context",
+        "learning_rate",
+        "epochs",
+        "patience",
+        "batch_size",
+        "class_weight",
+    )
+
+    @classmethod
+    def from_settings(cls, params, settings, n_jobs: int = 1) -> LSTMDetector:
+        """A detector with the network ``params`` (its config section) and the evaluation
+        :class:`auflow.settings.EvaluationSettings`."""
+        detector = cls(
+            **(params or {}),
+            aus=tuple(settings.aus),
+            target=settings.target,
+            occurrence_threshold=settings.occurrence_threshold,
+            tune_threshold=settings.tune_threshold,
+            inner_splits=settings.inner_splits,
+            smoothing=tuple(settings.smoothing),
+            random_state=settings.seed,
+            n_jobs=n_jobs,
+        )
+        detector.check_params()
+        return detector
+
+    @property
+    def params(self) -> dict:
+        """The network parameters (what a config's ``classifiers.lstm.params`` sets)."""
+        return {name: getattr(self, name) for name in self.NETWORK_PARAMS}
+
+    def check_params(self) -> None:
+        """ValueError naming the parameter when a network parameter is out of range."""
+        positive = ("units", "window", "stride", "epochs", "batch_size")
+        for name in positive:
+            value = getattr(self, name)
+            if not isinstance(value, int | np.integer) or value < 1:
+                raise ValueError(f"lstm: {name} must be a positive integer, got {value!r}")
+        if not 0 <= self.dropout < 1:
+            raise ValueError(f"lstm: dropout must be in [0, 1), got {self.dropout!r}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"lstm: learning_rate must be positive, got {self.learning_rate!r}")
+        if not isinstance(self.patience, int | np.integer) or self.patience < 0:
+            raise ValueError(f"lstm: patience must be an integer >= 0, got {self.patience!r}")
+        if self.context not in CONTEXTS:
+            raise ValueError(f"lstm: context must be one of {CONTEXTS}, got {self.context!r}")
+        if self.class_weight not in CLASS_WEIGHTS:
+            raise ValueError(
+                f"lstm: class_weight must be one of {CLASS_WEIGHTS}, got {self.class_weight!r}"
+            )
+
+    # -- arrays -----------------------------------------------------------------------------
+
+    def _padded(self, X) -> np.ndarray:
+        """(n + 1, n_features + 1) float32: standardised features and a 1 marking a real frame,
+        then one all-zero padding row (index -1), which the Masking layer skips. The marker
+        keeps a real frame from ever being all zeros."""
+        X = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        padded = np.zeros((len(X) + 1, X.shape[1] + 1), np.float32)
+        padded[:-1, :-1] = X
+        padded[:-1, -1] = 1.0
+        return padded
+
+    @staticmethod
+    def _keys(X, groups, frames):
+        n = len(X)
+        groups = np.zeros(n, np.int8) if groups is None else np.asarray(groups)
+        groups = groups.astype(str)
+        if len(groups) != n:
+            raise ValueError(f"groups must have {n} entries, got {len(groups)}")
+        if frames is None:
+            # no frame numbers: rows of a group are taken as consecutive frames
+            frames = np.zeros(n, np.int64)
+            for group in np.unique(groups):
+                mine = groups == group
+                frames[mine] = np.arange(mine.sum())
+        frames = np.asarray(frames)
+        if len(frames) != n:
+            raise ValueError(f"frames must have {n} entries, got {len(frames)}")
+        return groups, frames
+
+    def _labels(self, Y) -> np.ndarray:
+        if self.target == "occurrence":
+            return (Y >= self.occurrence_threshold).astype(np.float32)
+        return Y.astype(np.float32)
+
+    # -- the network ------------------------------------------------------------------------
+
+    def _build(self, n_inputs: int):
+        keras = _keras()
+        layers = keras.layers
+        n_aus = len(self.aus)
+        inputs = keras.Input((self.window, n_inputs), name="windows")
+        x = layers.Masking(mask_value=0.0)(inputs)
+        x = layers.LSTM(self.units, return_sequences=True)(x)
+        x = layers.Dropout(self.dropout)(x)
+        x = layers.LSTM(self.units)(x)
+        x = layers.Dropout(self.dropout)(x)
+        x = layers.Dense(n_aus, activation="sigmoid")(x)
+        if self.target == "intensity":
+            x = layers.Rescaling(5.0)(x)  # a sigmoid scaled to intensities 0-5
+        # (n_aus, 1) outputs make the loss per AU and frame, so a weight per AU can apply
+        outputs = layers.Reshape((n_aus, 1), name="aus")(x)
+        model = keras.Model(inputs, outputs)
+        loss = "binary_crossentropy" if self.target == "occurrence" else "mean_squared_error"
+        model.compile(
+            optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss, jit_compile=False
+        )
+        return model
+
+    def _weights(self, labels: np.ndarray) -> np.ndarray:
+        """(n, n_aus) float32 per-AU class-balancing weights of the training windows."""
+        weights = np.ones_like(labels, dtype=np.float32)
+        if self.target != "occurrence" or self.class_weight == "none":
+            return weights
+        n = len(labels)
+        positives = labels.sum(axis=0)
+        for column, n_pos in enumerate(positives):
+            if 0 < n_pos < n:
+                weights[:, column] = np.where(
+                    labels[:, column] == 1, n / (2 * n_pos), n / (2 * (n - n_pos))
+                )
+        return weights
+
+    def fit(self, X, Y, groups, frames=None, epoch_callback=None):
+        """Fit the network on the training subjects and tune each AU's threshold.
+
+        Parameters
+        ----------
+        X : (n_frames, n_features) float32 features.
+        Y : (n_frames, n_aus) int intensities 0-5, columns in ``aus`` order.
+        groups : (n_frames,) subject of each frame.
+        frames : (n_frames,) int frame numbers; None takes a subject's rows as consecutive.
+        epoch_callback : optional ``callable(epoch, validation_loss)`` called after each epoch
+            with validation subjects (an Optuna pruner raises from it to stop a trial).
+        """
+        self.check_params()
+        X = np.asarray(X, dtype=np.float32)
+        Y = np.asarray(Y)
+        if Y.shape != (len(X), len(self.aus)):
+            raise ValueError(f"Y must have shape ({len(X)}, {len(self.aus)}), got {Y.shape}")
+        groups, frames = self._keys(X, groups, frames)
+        configure_tensorflow(self.n_jobs, self.random_state)
+        keras = _keras()
+
+        validation = np.zeros(len(X), bool)
+        if len(np.unique(groups)) >= 2:
+            _, held_out = inner_group_splits(groups, self.inner_splits, self.random_state)[0]
+            validation[held_out] = True
+        fitting = ~validation
+        self.mean_ = X[fitting].mean(axis=0)
+        scale = X[fitting].std(axis=0)
+        self.scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        self.n_features_in_ = X.shape[1]
+        padded = self._padded(X)
+        rows = window_rows(groups, frames, self.window, self.context)
+        labels = self._labels(Y)
+
+        fit_rows = np.flatnonzero(fitting)
+        ends = fit_rows[training_ends(groups[fitting], frames[fitting], self.stride)]
+        weights = np.zeros_like(labels)
+        weights[ends] = self._weights(labels[ends])
+        train_batches = _window_batches(
+            padded, rows, ends, labels, weights, self.batch_size, self.random_state
+        )
+        callbacks = []
+        validation_batches = None
+        if validation.any():
+            validation_ends = np.flatnonzero(validation)
+            # the validation loss is weighted as the training loss is, by the training weights
+            weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
+            validation_batches = _window_batches(
+                padded, rows, validation_ends, labels, weights, 256
+            )
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.patience, restore_best_weights=True
+                )
+            )
+            if epoch_callback is not None:
+                callbacks.append(
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
+                    )
+                )
+        self.model_ = self._build(padded.shape[1])
+        history = self.model_.fit(
+            train_batches,
+            validation_data=validation_batches,
+            epochs=self.epochs,
+            callbacks=callbacks,
+            verbose=0,
+        )
+        self.validation_loss_ = [float(v) for v in history.history.get("val_loss", [])]
+        self.best_epoch_ = (
+            int(np.argmin(self.validation_loss_)) + 1
+            if self.validation_loss_
+            else len(history.history["loss"])
+        )
+        log.info(
+            "lstm: %d training windows, %d validation frames, %d epochs, best %d",
+            len(ends),
+            int(validation.sum()),
+            len(history.history["loss"]),
+            self.best_epoch_,
+        )
+        self._tune(padded, rows, labels, groups, frames, validation)
+        return self
+
+    def _validation_weights(self, labels, ends, validation_ends):
+        """Class weights from the training windows applied to the validation frames."""
+        weights = np.ones((len(validation_ends), labels.shape[1]), np.float32)
+        if self.target != "occurrence" or self.class_weight == "none":
+            return weights
+        n = len(ends)
+        positives = labels[ends].sum(axis=0)
+        for column, n_pos in enumerate(positives):
+            if 0 < n_pos < n:
+                weights[:, column] = np.where(
+                    labels[validation_ends, column] == 1, n / (2 * n_pos), n / (2 * (n - n_pos))
+                )
+        return weights
+
+    def _tune(self, padded, rows, labels, groups, frames, validation):
+        n_aus = len(self.aus)
+        self.smoothing_ = np.ones(n_aus, np.int64)
+        self.tuned_ = np.zeros(n_aus, bool)
+        if self.target == "intensity":
+            # predicted intensity against the occurrence threshold, as the classic models do
+            self.thresholds_ = np.full(n_aus, float(self.occurrence_threshold))
+            return
+        self.thresholds_ = np.full(n_aus, 0.5)
+        if not (self.tune_threshold and validation.any()):
+            return
+        held_out = np.flatnonzero(validation)
+        order = np.lexsort((frames[held_out], groups[held_out]))
+        held_out = held_out[order]  # frame order within each subject, for smoothing
+        scores = self._raw_scores(padded, rows, held_out)
+        for column, au in enumerate(self.aus):
+            truth = labels[held_out, column].astype(np.int8)
+            if not truth.any() or np.ptp(scores[:, column]) == 0:
+                log.info("AU%02d: threshold not tuned (no positives or constant scores)", au)
+                continue
+            best = (-1.0, 0.5, 1)
+            for width in self.smoothing:
+                smoothed = smooth_scores(scores[:, column], groups[held_out], int(width))
+                threshold, f1 = best_f1_cut(truth, smoothed)
+                if f1 > best[0]:
+                    best = (f1, threshold, int(width))
+            self.thresholds_[column] = best[1]
+            self.smoothing_[column] = best[2]
+            self.tuned_[column] = True
+
+    def _raw_scores(self, padded, rows, which) -> np.ndarray:
+        """(len(which), n_aus) float64 network outputs for the rows ``which``."""
+        if len(which) == 0:
+            return np.empty((0, len(self.aus)))
+        batches = _window_batches(padded, rows, which, batch_size=256)
+        return self.model_.predict(batches, verbose=0)[:, :, 0].astype(np.float64)
+
+    # -- prediction -------------------------------------------------------------------------
+
+    def _network_outputs(self, X, groups, frames) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self, "model_")
+        X = np.asarray(X, dtype=np.float32)
+        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
+            raise ValueError(f"X must have shape (n_frames, {self.n_features_in_}), got {X.shape}")
+        groups, frames = self._keys(X, groups, frames)
+        rows = window_rows(groups, frames, self.window, self.context)
+        return self._raw_scores(self._padded(X), rows, np.arange(len(X))), groups
+
+    def decision_function(self, X, groups=None, frames=None) -> np.ndarray:
+        """(n_frames, n_aus) float64 scores in the rows' order: P(occurrence), smoothed within
+        ``groups`` where a width was chosen (rows of a group in frame order, as tables are);
+        predicted intensity 0-5 for ``target="intensity"``. Compare with :attr:`thresholds_`."""
+        outputs, groups = self._network_outputs(X, groups, frames)
+        if self.target == "intensity":
+            return outputs
+        return np.column_stack(
+            [
+                smooth_scores(outputs[:, column], groups, int(self.smoothing_[column]))
+                for column in range(len(self.aus))
+            ]
+        )
+
+    def predict(self, X, groups=None, frames=None) -> np.ndarray:
+        """(n_frames, n_aus) int8 occurrence: scores at or above each AU's threshold."""
+        return (self.decision_function(X, groups, frames) >= self.thresholds_).astype(np.int8)
+
+    def predict_intensity(self, X, groups=None, frames=None) -> np.ndarray:
+        """(n_frames, n_aus) float64 predicted intensity 0-5 (``target="intensity"`` only)."""
+        if self.target != "intensity":
+            raise ValueError("predict_intensity needs a detector fitted with target='intensity'")
+        outputs, _ = self._network_outputs(X, groups, frames)
+        return outputs
+
+    # -- files ------------------------------------------------------------------------------
+
+    def save(self, directory: str | Path) -> list[str]:
+        """Write the network as ``model.keras`` and the rest (parameters, standardisation,
+        thresholds) as ``detector.json``; returns the file names written. No pickle anywhere."""
+        check_is_fitted(self, "model_")
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        # Keras wants the .keras suffix; write beside the target, then rename into place
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".keras")
+        os.close(fd)
+        try:
+            self.model_.save(tmp)
+            os.replace(tmp, directory / KERAS_FILE)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
+        state = {
+            "class": "LSTMDetector",
+            "params": params,
+            "mean": self.mean_.tolist(),
+            "scale": self.scale_.tolist(),
+            "thresholds": self.thresholds_.tolist(),
+            "smoothing": self.smoothing_.tolist(),
+            "tuned": self.tuned_.tolist(),
+            "n_features_in": int(self.n_features_in_),
+            "validation_loss": self.validation_loss_,
+            "best_epoch": int(self.best_epoch_),
+        }
+        tmp_state = directory / f".{STATE_FILE}.tmp"
+        tmp_state.write_text(json.dumps(state, indent=1) + "\n")
+        os.replace(tmp_state, directory / STATE_FILE)
+        return [KERAS_FILE, STATE_FILE]
+
+    @classmethod
+    def load(cls, directory: str | Path) -> LSTMDetector:
+        """Rebuild a detector written by :meth:`save`. The network is loaded with Keras'
+        ``safe_mode`` (no Lambda layers, no code), after checking that its configuration names
+        only Keras' own modules (ValueError otherwise, nothing of it imported)."""
+        directory = Path(directory)
+        state = json.loads((directory / STATE_FILE).read_text())
+        if state.get("class") != "LSTMDetector":
+            raise ValueError(f"{directory / STATE_FILE}: not an LSTM detector state")
+        params = state["params"]
+        for name in ("aus", "smoothing"):
+            params[name] = tuple(params[name])
+        detector = cls(**params)
+        detector.mean_ = np.asarray(state["mean"], np.float32)
+        detector.scale_ = np.asarray(state["scale"], np.float32)
+        detector.thresholds_ = np.asarray(state["thresholds"], np.float64)
+        detector.smoothing_ = np.asarray(state["smoothing"], np.int64)
+        detector.tuned_ = np.asarray(state["tuned"], bool)
+        detector.n_features_in_ = int(state["n_features_in"])
+        detector.validation_loss_ = list(state["validation_loss"])
+        detector.best_epoch_ = int(state["best_epoch"])
+        check_keras_file(directory / KERAS_FILE)
+        keras = _keras()
+        detector.model_ = keras.saving.load_model(
+            directory / KERAS_FILE, compile=False, safe_mode=True
+        )
+        return detector
+
+
+def keras_modules(config) -> set[str]:
+    """Every ``module`` a Keras model configuration (parsed JSON) names."""
+    found = set()
+    if isinstance(config, dict):
+        if isinstance(config.get("module"), str):
+            found.add(config["module"])
+        for value in config.values():
+            found |= keras_modules(value)
+    elif isinstance(config, list):
+        for value in config:
+            found |= keras_modules(value)
+    return found
+
+
+def check_keras_file(path: Path) -> None:
+    """ValueError when a ``.keras`` archive's configuration names a module outside Keras'
+    own (Keras would import it to rebuild the model), or it is not a Keras archive."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+    except (zipfile.BadZipFile, KeyError, json.JSONDecodeError) as error:
+        raise ValueError(f"{path}: not a Keras model file ({error})") from None
+    foreign = sorted(
+        m
+        for m in keras_modules(config)
+        if m != TRUSTED_KERAS_PACKAGE and not m.startswith(TRUSTED_KERAS_PACKAGE + ".")
+    )
+    if foreign:
+        raise ValueError(
+            f"{path}: names modules outside Keras, refused without loading them: "
+            + ", ".join(foreign)
+        )

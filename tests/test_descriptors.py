@@ -37,7 +37,7 @@ def fitted(name: str, **params):
 
 
 EXPECTED = {  # name: (n_features with defaults, some feature names)
-    "gabor_energy": (3 * 4 * 16 * 2, ["gabor_t000_f0.0625_c0_0_mean", "gabor_t045_f0.25_c2_3_std"]),
+    "gabor_energy": (3 * 4 * 36 * 2, ["gabor_t000_f0.0625_c0_0_mean", "gabor_t045_f0.25_c2_3_std"]),
     "gabor_hist": (3 * 4 * 20, ["gabor_hist_t000_f0.0625_b00", "gabor_hist_t135_f0.25_b19"]),
     "gabor_hist_seed": (20, ["gabor_hist_seed_bin00", "gabor_hist_seed_bin19"]),
     "hog": (7 * 7 * 2 * 2 * 9, ["hog_b0_0_c0_0_o0", "hog_b6_6_c1_1_o8"]),

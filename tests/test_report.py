@@ -216,7 +216,8 @@ def test_best_per_au_breaks_ties_in_model_order():
 def test_markdown_html_renders_headings_tables_and_inline_code():
     page = markdown_html("# Title\n\nA `code` and **bold**.\n\n| a | b |\n|---|---|\n| 1 | <2 |\n")
     assert "<h1>Title</h1>" in page
-    assert "<code>code</code>" in page and "<strong>bold</strong>" in page
+    assert '<span style="font-family: monospace">code</span>' in page
+    assert "<strong>bold</strong>" in page
     assert "<th>a</th>" in page and "<td>&lt;2</td>" in page
 
 

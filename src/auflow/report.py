@@ -249,9 +249,12 @@ def _spread(mean: float, sd: float, n_folds: int) -> str:
     return f"{mean:.3f} ± {sd:.3f}" if n_folds > 1 else f"{mean:.3f}"
 
 
-def averages_markdown(averages: pd.DataFrame, metric: str = "f1", leaky: bool | None = None) -> str:
+def averages_markdown(
+    averages: pd.DataFrame, metric: str = "f1", leaky: bool | None = None, compact: bool = False
+) -> str:
     """The averages of ``metric`` as a Markdown table: one row per model x features x split,
-    pooled and fold mean ± sd for the 8 DISFA AUs and for all AUs."""
+    pooled and fold mean ± sd for the 8 DISFA AUs and for all AUs (``compact``: no split
+    column, and the fold spread of the all-AU average only)."""
     part = averages[averages["metric"] == metric]
     if leaky is not None:
         part = part[part["leaky"].astype(bool) == leaky]
@@ -259,20 +262,19 @@ def averages_markdown(averages: pd.DataFrame, metric: str = "f1", leaky: bool | 
         return ""
     rows = []
     for (extractor, model, split, is_leaky), group in part.groupby(MODEL_KEYS, sort=False):
-        row = {
-            "model": model,
-            "features": extractor,
-            "split": f"{split} (LEAKY)" if is_leaky else split,
-        }
+        row = {"model": model, "features": extractor}
+        if not compact:
+            row["split"] = f"{split} (LEAKY)" if is_leaky else split
         for average, label in AVERAGES.items():
             values = group[group["average"] == average]
             if values.empty:
                 continue
             value = values.iloc[0]
             row[f"{label}: pooled"] = value["pooled"]
-            row[f"{label}: fold mean ± sd"] = _spread(
-                value["fold_mean"], value["fold_sd"], value["n_folds"]
-            )
+            if not compact or average == "all":
+                row[f"{label}: fold mean ± sd"] = _spread(
+                    value["fold_mean"], value["fold_sd"], value["n_folds"]
+                )
         rows.append(row)
     return _markdown(pd.DataFrame(rows))
 
@@ -301,15 +303,19 @@ def leakage_pooled_markdown(averages: pd.DataFrame) -> str:
 
 
 def headline_markdown(summary: pd.DataFrame, pooled: pd.DataFrame, aus) -> str:
-    """The opening of the summary (how to read it, the headline, the honest averages): what
-    the report's front page shows."""
-    lines = [" ".join(HOW_TO_READ), ""]
+    """What the report's front page shows first: the headline, each model's pooled F1 on the
+    subject-exclusive split(s) averaged over the 8 DISFA AUs and over all AUs, and how to read
+    them."""
+    lines = []
     line = headline(pooled)
     if line:
         lines += [line, ""]
-    table = averages_markdown(averages_table(summary, pooled, aus), leaky=False)
+    averages = averages_table(summary, pooled, aus)
+    table = averages_markdown(averages, leaky=False, compact=True)
     if table:
-        lines += [table, ""]
+        splits = ", ".join(f"`{s}`" for s in averages.loc[~averages["leaky"], "split"].unique())
+        lines += [f"**F1 on subjects never seen in training** (split {splits}):", "", table, ""]
+    lines += [" ".join(HOW_TO_READ), ""]
     return "\n".join(lines)
 
 
@@ -420,7 +426,8 @@ def _cell(value) -> str:
 _INLINE = [
     (re.compile(r"\*\*(.+?)\*\*"), r"<strong>\1</strong>"),
     (re.compile(r"\*(.+?)\*"), r"<em>\1</em>"),
-    (re.compile(r"`(.+?)`"), r"<code>\1</code>"),
+    # a span, not <code>: the report's stylesheet writes backticks around <code>
+    (re.compile(r"`(.+?)`"), r'<span style="font-family: monospace">\1</span>'),
 ]
 PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.45; margin: 1.5em;
@@ -429,7 +436,6 @@ h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-s
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
 th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
 th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
-code { background: #f4f4f4; padding: 0 2px; }
 """
 
 

@@ -21,6 +21,8 @@ rule provenance:
         ),
     log:
         "logs/provenance.log",
+    benchmark:
+        "benchmarks/provenance.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -86,6 +88,8 @@ rule aggregate_metrics:
         headline="results/metrics/headline.html",
     log:
         "logs/aggregate_metrics.log",
+    benchmark:
+        "benchmarks/aggregate_metrics.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -161,6 +165,8 @@ rule plot_metrics:
         ),
     log:
         "logs/plot_metrics.log",
+    benchmark:
+        "benchmarks/plot_metrics.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -202,6 +208,8 @@ rule plot_data:
         ),
     log:
         "logs/plot_data.log",
+    benchmark:
+        "benchmarks/plot_data.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1
@@ -242,6 +250,8 @@ rule leakage_comparison:
         ),
     log:
         "logs/leakage_comparison.log",
+    benchmark:
+        "benchmarks/leakage_comparison.tsv"
     conda:
         "../envs/report.yaml"
     threads: 1

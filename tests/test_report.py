@@ -87,7 +87,7 @@ def test_report_front_page_shows_the_headline_and_captions(pipeline_run, report_
     assert f"{best['value']:.3f}" in report_html
     # a caption says how to read each figure
     assert "2p / (1 + p) is what a detector that always says" in report_html
-    assert "error bar ± 1 standard deviation over folds" in report_html
+    assert "1 standard deviation over folds: a long error bar" in report_html
 
 
 # --- tables ------------------------------------------------------------------------------------

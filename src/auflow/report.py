@@ -429,13 +429,14 @@ _INLINE = [
     # a span, not <code>: the report's stylesheet writes backticks around <code>
     (re.compile(r"`(.+?)`"), r'<span style="font-family: monospace">\1</span>'),
 ]
+_NUMBER = re.compile(r"^[-+]?\d+(\.\d+)?( ± \d+(\.\d+)?)?$")
 PAGE_STYLE = """
 body { font-family: system-ui, sans-serif; font-size: 14px; line-height: 1.45; margin: 1.5em;
        color: #222; max-width: 1400px; }
 h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; } h3 { font-size: 1.05em; }
 table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: right; }
-th { background: #f0f0f0; } td:first-child, th:first-child { text-align: left; }
+th, td { border: 1px solid #ccc; padding: 2px 6px; text-align: left; }
+th { background: #f0f0f0; } td.number { text-align: right; }
 """
 
 
@@ -466,7 +467,11 @@ def markdown_html(markdown: str, title: str | None = None) -> str:
             out += [f"<th>{_inline(c)}</th>" for c in header]
             out.append("</tr></thead><tbody>")
             for row in body:
-                out.append("<tr>" + "".join(f"<td>{_inline(c)}</td>" for c in row) + "</tr>")
+                cells = [
+                    f'<td class="number">{c}</td>' if _NUMBER.match(c) else f"<td>{_inline(c)}</td>"
+                    for c in row
+                ]
+                out.append("<tr>" + "".join(cells) + "</tr>")
             out.append("</tbody></table>")
         elif lines[0].startswith("- "):
             items = "".join(f"<li>{_inline(line[2:])}</li>" for line in lines)

@@ -176,7 +176,7 @@ def provenance_markdown(provenance: dict) -> str:
             f"- data: {len(dataset['subjects'])} subjects, {dataset['n_frames']} labelled frames, "
             f"labels SHA-256 `{dataset['labels_sha256'][:16]}`",
             f"- packages: Python {provenance['python']}, {packages}",
-            f"- written: {provenance['created']} (UTC; `results/provenance.json` has it all)",
+            f"- recorded: {provenance['created']} (UTC; `results/provenance.json` has it all)",
             "",
         ]
     )

@@ -223,24 +223,37 @@ HOW_TO_READ = [
 
 
 def headline(pooled: pd.DataFrame) -> str:
-    """One line: the best honest model's pooled mean F1 against the baseline's ('' if none)."""
+    """One line: the best honest model's pooled mean F1 against the baseline's, or, when no
+    model beats the baseline, that and the best of the others ('' with nothing to report)."""
     honest = pooled[
         (~pooled["leaky"].astype(bool)) & (pooled["au"] == 0) & (pooled["metric"] == "f1")
     ]
-    if not honest["value"].notna().any():
+    honest = honest[honest["value"].notna()]
+    if honest.empty:
         return ""
     best = honest.loc[honest["value"].idxmax()]
+    split = best["split"]
+    start = f"**Headline (pooled F1, mean over AUs, split `{split}`):** "
+    floor = honest[(honest["classifier"] == BASELINE) & (honest["split"] == split)]
+    others = honest[(honest["classifier"] != BASELINE) & (honest["split"] == split)]
+    if len(floor) and floor["value"].iloc[0] >= best["value"]:
+        line = f"no model beats the baseline (`{BASELINE}`, {floor['value'].iloc[0]:.3f})"
+        if len(others):
+            runner = others.loc[others["value"].idxmax()]
+            line += (
+                f"; the best other model is `{runner['classifier']}` on `{runner['extractor']}` "
+                f"features, {runner['value']:.3f}"
+            )
+        return start + line + "."
     line = (
-        f"**Headline (pooled F1, mean over AUs, split `{best['split']}`):** best model "
-        f"`{best['classifier']}` on `{best['extractor']}` features, {best['value']:.3f}"
+        f"best model `{best['classifier']}` on `{best['extractor']}` features, {best['value']:.3f}"
     )
-    floor = honest[(honest["classifier"] == BASELINE) & (honest["split"] == best["split"])]
     if len(floor):
         value = floor["value"].iloc[0]
         line += f"; baseline {value:.3f}"
         if value > 0:
             line += f" ({best['value'] / value:.2f}x)"
-    return line + "."
+    return start + line + "."
 
 
 def _spread(mean: float, sd: float, n_folds: int) -> str:

@@ -3,20 +3,23 @@
 # own extraction and label jobs, and the shard list of every subject is known up front.
 
 import math
+import sys
 from pathlib import Path
 
 import auflow
 from snakemake.exceptions import WorkflowError
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
 from auflow.features.descriptors import make_extractor
+from auflow.io.discovery import discover_dataset, write_manifest
 from auflow.io.disfa_txt import label_file
-from auflow.io.images import discover_subjects, list_frames
+from auflow.io.images import SUBJECT_NAME
 from auflow.models.classic import check_classifier
 from auflow.settings import EvaluationSettings
+from auflow.workflow import failed_jobs_summary
 
 
 wildcard_constraints:
-    subject=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    subject=SUBJECT_NAME,
     extractor=r"[a-z][a-z0-9_]*",
     classifier=r"[a-z][a-z0-9_]*",
     split=r"[a-z][a-z0-9_]*",
@@ -24,25 +27,26 @@ wildcard_constraints:
     fold=r"\d+",
 
 
+# A failed job's own message (file and fault), printed last, after everything Snakemake says.
+onerror:
+    if summary := failed_jobs_summary(log):
+        print(summary, file=sys.stderr)
+
+
 VERSION = auflow.__version__
 DATASET = config["dataset"]
 IMAGES = Path(DATASET["root"]) / DATASET["images"]
 LABELS = Path(DATASET["root"]) / DATASET["labels"]
-if not IMAGES.is_dir():
-    raise WorkflowError(
-        f"image folder {IMAGES} not found: set dataset.root / dataset.images in the config, "
-        "or write the demo dataset first (make demo-data)"
+# Images and label files are paired up, and every problem named, before any job runs.
+try:
+    FRAMES = discover_dataset(
+        IMAGES, LABELS, DATASET["label_format"], config["aus"], DATASET["subjects"]
     )
-SUBJECTS = DATASET["subjects"] or discover_subjects(IMAGES)
-if not SUBJECTS:
-    raise WorkflowError(f"no subject folders with images under {IMAGES}")
-FRAMES = {
-    subject: [str(path) for _, path in list_frames(IMAGES / subject)]
-    for subject in SUBJECTS
-}
-for subject, frames in FRAMES.items():
-    if not frames:
-        raise WorkflowError(f"{IMAGES / subject}: no images for subject {subject}")
+except (OSError, ValueError) as error:
+    raise WorkflowError(str(error)) from None
+SUBJECTS = list(FRAMES)
+SHARD_SIZE = config["features"]["shard_size"]
+
 
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
@@ -95,18 +99,8 @@ STUDY_CLASSIFIERS = [f"optuna_{STUDY['model']}"] if STUDY["enabled"] else []
 
 def shard_ids(subject):
     """Shard ids of a subject: its frames in frame order, cut every features.shard_size."""
-    count = math.ceil(len(FRAMES[subject]) / FEATURES["shard_size"])
+    count = math.ceil(len(FRAMES[subject]) / SHARD_SIZE)
     return [f"{shard:03d}" for shard in range(count)]
-
-
-def get_shard_images(wildcards):
-    size = FEATURES["shard_size"]
-    first = int(wildcards.shard) * size
-    return FRAMES[wildcards.subject][first : first + size]
-
-
-def get_subject_images(wildcards):
-    return FRAMES[wildcards.subject]
 
 
 def get_extractor_params(wildcards):

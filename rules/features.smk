@@ -1,9 +1,28 @@
 # Features: one job per extractor x subject x shard of frames.
 
+# A job takes a small manifest of its frames as input, not hundreds of image paths (which
+# Snakemake would print whole when a job fails). Manifests are written while the workflow is
+# parsed (after every config check; Snakemake caches folder listings once it builds the DAG),
+# and only when their content changed (frames, paths, image sizes and modification times), so
+# their modification time moves exactly when a shard's images do.
+try:
+    for subject, frames in FRAMES.items():
+        for first in range(0, len(frames), SHARD_SIZE):
+            write_manifest(
+                f"results/frames/{subject}/{first // SHARD_SIZE:03d}.json",
+                subject,
+                frames[first : first + SHARD_SIZE],
+                with_stat=True,
+            )
+except (OSError, ValueError) as error:
+    raise WorkflowError(
+        f"writing the frame manifests under results/frames: {error}"
+    ) from None
+
 
 rule extract_features:
     input:
-        images=get_shard_images,
+        frames="results/frames/{subject}/{shard}.json",
     output:
         features="results/features/{extractor}/{subject}/{shard}.parquet",
     log:

@@ -141,7 +141,7 @@ def test_an_unreadable_image_inside_a_folder_is_named_when_reached(tmp_path):
     (folder / "2.png").write_bytes(b"truncated")
     frames = iter_frames([folder])
     assert next(frames).frame == 1
-    with pytest.raises(ValueError, match=re.escape(f"{folder / '2.png'}: cannot be read")):
+    with pytest.raises(ValueError, match=re.escape(f"{folder / '2.png'}: not an image")):
         next(frames)
 
 

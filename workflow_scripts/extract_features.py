@@ -1,6 +1,7 @@
 """Rule extract_features: features of one shard of one subject's images."""
 
 from auflow.features.extract import extract_shard, extraction_metadata
+from auflow.io.discovery import read_manifest
 from auflow.io.parquet import write_table
 from auflow.workflow import log_to, use_threads
 
@@ -10,7 +11,7 @@ extractor = snakemake.wildcards.extractor
 params = dict(snakemake.params.extractor_params)
 table = extract_shard(
     snakemake.wildcards.subject,
-    list(snakemake.input.images),
+    [path for _, path in read_manifest(snakemake.input.frames)],
     extractor,
     params,
     snakemake.params.face_size,

@@ -34,7 +34,7 @@ class EvaluationSettings:
     aus: tuple[int, ...] = (1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26)
     target: str = "occurrence"
     occurrence_threshold: int = 2
-    normalise: str = "none"
+    normalise: str = "subject_median"
     tune_threshold: bool = True
     inner_splits: int = 3
     smoothing: tuple[int, ...] = field(default=(1,))

@@ -130,6 +130,9 @@ def run_study(
         )
         return pooled_macro_f1(train, predictions, settings.aus, settings.occurrence_threshold)
 
+    # Trial reports go to the rule's log file with everything else, not to the terminal.
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.JournalStorage(
         optuna.storages.journal.JournalFileBackend(str(journal))

@@ -367,7 +367,7 @@ class GaborEnergy(_GaborExtractor):
     ----------
     frequencies : sequence of float, default (0.0625, 0.125, 0.25), cycles/pixel, below 0.5
     orientations_deg : sequence of float, default (0, 45, 90, 135)
-    grid : int or [rows, cols], default 4
+    grid : int or [rows, cols], default 6
         Cells over the face; cell boundaries are rounded to whole pixels.
     bandwidth : float, default 1.0, skimage's bandwidth (octaves)
     allow_above_nyquist : bool, default False
@@ -385,7 +385,7 @@ class GaborEnergy(_GaborExtractor):
         self,
         frequencies=DEFAULT_FREQUENCIES,
         orientations_deg=DEFAULT_ORIENTATIONS_DEG,
-        grid=4,
+        grid=6,
         bandwidth=1.0,
         allow_above_nyquist=False,
     ):

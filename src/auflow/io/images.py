@@ -1,69 +1,196 @@
-"""Face image folders: subject discovery, frame order, loading."""
+"""Face image folders: subject discovery, frame numbers, reading and checking images.
+
+The rules a dataset must follow, each refused with an error naming the file and what to do:
+
+- **Subjects** are the folders under the images root. Their names become parts of output paths
+  and Snakemake wildcards, so they may use only ASCII letters, digits, ``_``, ``.`` and ``-``,
+  starting with a letter or digit (:data:`SUBJECT_NAME`). Hidden entries (``.DS_Store``,
+  macOS ``._1.png`` copies) are ignored everywhere.
+- **Frames** are the files ending in ``.png``, ``.jpg``, ``.jpeg`` or ``.bmp`` (any case); a
+  folder with such a name is not a frame (a warning says so). The frame number is the last run
+  of digits in the file name: ``7.png``, ``0007.png``, ``frame_7.png`` and ``S005_001_00000007.png``
+  are all frame 7. Everything else in the name must be the same for every frame of a subject,
+  so that the number that changes is the frame: ``img12_v2.png`` beside ``img13_v2.png`` is
+  refused, not read as frame 2.
+- **Pixels** (:func:`read_image`): the file's content decides its format (PNG, JPEG or BMP,
+  whatever the suffix). An empty file, a file that is not an image, a PNG without its closing
+  ``IEND`` chunk, a JPEG without its end-of-image marker and a BMP shorter than its header says
+  are refused as such, never decoded into a partial face. Conversions to grey float32 in [0, 1]:
+  8-bit values are divided by 255 and 16-bit values by 65535; colour (RGB, palette images,
+  which are expanded to their colours first) becomes grey with the ITU-R 709 luma weights
+  0.2125 R + 0.7154 G + 0.0721 B, as skimage's ``rgb2gray`` (the seed notebook's reader) does;
+  an alpha channel is dropped (the colour under it is used).
+- **Sizes** (:func:`load_face`): with a ``face_size``, every face is resized to face_size x
+  face_size with OpenCV's area interpolation, whatever its own size (a non-square image is
+  stretched, not cropped); with ``face_size=None`` the faces of a batch must share one size.
+"""
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+log = logging.getLogger(__name__)
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
+# A subject name: also the wildcard constraint of `subject` in rules/common.smk and the pattern
+# of dataset.subjects in the config schema.
+SUBJECT_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]*"
 _BGR_TO_GREY = np.array([0.0721, 0.7154, 0.2125], dtype=np.float32)
-_FRAME_NUMBER = re.compile(r"(\d+)(?!.*\d)")  # the last run of digits in the file stem
+# A stem split around its last run of digits: (before, digits, after).
+_FRAME_NUMBER = re.compile(r"^(.*?)(\d+)(\D*)$")
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC, the last 8 bytes of every PNG
+_JPEG_START = b"\xff\xd8\xff"
+_JPEG_END = b"\xff\xd9"
 
 
 def frame_number(path: str | Path) -> int:
     """The frame number of an image file: the last run of digits in its stem.
 
     ``frame_0012.png`` -> 12, ``7.png`` -> 7. Raises ValueError naming the file if it has none.
+    Whether the number is unambiguous is a property of the whole folder: :func:`list_frames`.
     """
-    stem = Path(path).stem
-    match = _FRAME_NUMBER.search(stem)
+    return int(_split_stem(Path(path))[1])
+
+
+def _split_stem(path: Path) -> tuple[str, str, str]:
+    match = _FRAME_NUMBER.match(path.stem)
     if match is None:
-        raise ValueError(f"{path}: no frame number in the file name (expected digits, e.g. 12.png)")
-    return int(match.group(1))
+        raise ValueError(
+            f"{path}: no frame number in the file name; name each frame by its number "
+            "(e.g. 12.png or frame_0012.png), or move the file out of the subject folder"
+        )
+    return match.group(1), match.group(2), match.group(3)
+
+
+def _is_hidden(path: Path) -> bool:
+    return path.name.startswith(".")
 
 
 def list_frames(subject_dir: str | Path) -> list[tuple[int, Path]]:
     """(frame, path) of every image in ``subject_dir``, in frame-number order.
 
-    Never relies on directory listing order. Two files with the same frame number are an error.
+    Never relies on directory listing order. Raises ValueError naming the files for: a name
+    without a frame number, names that differ elsewhere than in their last number (ambiguous),
+    and two files with the same frame number. A folder named like an image is skipped with a
+    warning; hidden files are skipped.
     """
     subject_dir = Path(subject_dir)
-    frames = sorted(
-        (frame_number(p), p)
-        for p in subject_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    images = []
+    for path in sorted(subject_dir.iterdir()):
+        if _is_hidden(path) or path.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if path.is_dir():
+            log.warning("%s is a folder, not an image: not a frame of %s", path, subject_dir.name)
+            continue
+        images.append(path)
+    parts = {path: _split_stem(path) for path in images}
+    first_of_pattern: dict[tuple[str, str], Path] = {}
+    for path, (before, _, after) in parts.items():
+        first_of_pattern.setdefault((before, after), path)
+    if len(first_of_pattern) > 1:
+        (a_before, a_after), a = list(first_of_pattern.items())[0]
+        (b_before, b_after), b = list(first_of_pattern.items())[1]
+        raise ValueError(
+            f"{subject_dir}: cannot tell which number is the frame in {a.name} and {b.name}: "
+            "the frame number is the last run of digits in a name, and the rest of the name "
+            f"must be the same for every image of a subject (here {a_before!r}...{a_after!r} "
+            f"and {b_before!r}...{b_after!r}); rename the images so that only the frame number "
+            "differs, e.g. 12.png or frame_0012.png"
+        )
+    frames = sorted((int(digits), path) for path, (_, digits, _) in parts.items())
     for (a, pa), (b, pb) in zip(frames, frames[1:], strict=False):
         if a == b:
-            raise ValueError(f"{pa} and {pb}: both are frame {a} of subject {subject_dir.name}")
+            raise ValueError(
+                f"{pa} and {pb}: both are frame {a} of subject {subject_dir.name}; "
+                "remove or renumber one of them"
+            )
     return frames
 
 
-def discover_subjects(images_root: str | Path) -> list[str]:
-    """Names of the subject folders under ``images_root`` that hold at least one image, sorted."""
-    images_root = Path(images_root)
-    if not images_root.is_dir():
-        raise FileNotFoundError(f"{images_root}: image folder not found (dataset.images in config)")
-    return sorted(
-        d.name
-        for d in images_root.iterdir()
-        if d.is_dir() and any(p.suffix.lower() in IMAGE_SUFFIXES for p in d.iterdir())
-    )
+def frame_gaps(frames: list[int]) -> list[tuple[int, int]]:
+    """Runs of missing frame numbers in sorted ``frames``: [(first missing, last missing), ...]."""
+    return [(a + 1, b - 1) for a, b in zip(frames, frames[1:], strict=False) if b - a > 1]
+
+
+def check_subject_name(subject: str, folder: str | Path) -> None:
+    """Raise ValueError naming ``folder`` if ``subject`` cannot be a subject id, and why."""
+    if re.fullmatch(SUBJECT_NAME, subject) is None:
+        raise ValueError(
+            f"{folder}: {subject!r} cannot be a subject name: subject names become parts of "
+            "output paths and Snakemake wildcards (results/labels/<subject>.parquet), so they "
+            "may use only ASCII letters, digits, '_', '.' and '-', starting with a letter or "
+            "digit (no spaces or accents); rename the folder and its label file, or leave it "
+            "out with dataset.subjects"
+        )
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read one image as grey float32 in [0, 1] at its own size, shape (h, w).
+
+    Conversions and refusals are those of the module docstring. Raises ValueError naming the
+    file and what is wrong with it (FileNotFoundError if it does not exist).
+    """
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"{path}: image not found (moved or deleted since the run began?)"
+        ) from None
+    except IsADirectoryError:
+        raise ValueError(f"{path}: is a folder, not an image") from None
+    _check_image_bytes(path, data)
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{path}: corrupt image: its data cannot be decoded; replace the file")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"{path}: unsupported pixel type {image.dtype} (8 or 16 bits expected)")
+    return grey_levels(image)
+
+
+def _check_image_bytes(path: Path, data: bytes) -> None:
+    """Refuse what a decoder might turn into a partial or garbage face."""
+    if not data:
+        raise ValueError(f"{path}: empty file (0 bytes); replace it with the image")
+    if data.startswith(_PNG_SIGNATURE):
+        if not data.endswith(_PNG_END) and _PNG_END not in data[-4096:]:
+            raise ValueError(
+                f"{path}: truncated PNG ({len(data)} bytes, no IEND chunk at its end); "
+                "copy the file again"
+            )
+    elif data.startswith(_JPEG_START):
+        if not data.rstrip(b"\x00").endswith(_JPEG_END):
+            raise ValueError(
+                f"{path}: truncated JPEG ({len(data)} bytes, no end-of-image marker at its end); "
+                "copy the file again"
+            )
+    elif data.startswith(b"BM") and len(data) >= 6:
+        declared = int.from_bytes(data[2:6], "little")
+        if len(data) < declared:
+            raise ValueError(
+                f"{path}: truncated BMP ({len(data)} of the {declared} bytes its header "
+                "declares); copy the file again"
+            )
+    else:
+        raise ValueError(
+            f"{path}: not an image: its content is not PNG, JPEG or BMP (it starts with "
+            f"{data[:8]!r}); replace it with the image or move it out of the subject folder"
+        )
 
 
 def load_face(path: str | Path, face_size: int | None = None) -> np.ndarray:
     """Read one face as grey float32 in [0, 1], shape (face_size, face_size) or native.
 
-    Colour images are converted with ITU-R 709 luma weights, as skimage's ``rgb2gray`` (which the
-    seed notebook used through ``imread(..., as_gray=True)``) does.
+    See :func:`read_image` for conversions; resizing uses OpenCV's area interpolation.
     """
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise ValueError(f"{path}: cannot be read as an image (missing, empty or corrupt)")
-    face = grey_levels(image)
+    face = read_image(path)
     if face_size is not None and face.shape != (face_size, face_size):
         face = resize_face(face, face_size)
     return face
@@ -100,7 +227,11 @@ def load_faces(paths, face_size: int | None = None) -> np.ndarray:
     faces = [load_face(p, face_size) for p in paths]
     shapes = {f.shape for f in faces}
     if len(shapes) > 1:
+        first = faces[0].shape
+        other = next(i for i, f in enumerate(faces) if f.shape != first)
         raise ValueError(
-            f"images differ in size {sorted(shapes)} (e.g. {paths[0]}); set features.face_size"
+            f"images differ in size: {paths[0]} is {first[1]}x{first[0]} but {paths[other]} is "
+            f"{faces[other].shape[1]}x{faces[other].shape[0]} (width x height) and "
+            "features.face_size is null; set features.face_size to resize every face"
         )
     return np.stack(faces) if faces else np.empty((0, 0, 0), np.float32)

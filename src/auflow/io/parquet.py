@@ -31,8 +31,19 @@ def write_table(table: pd.DataFrame, path: str | Path, metadata: dict | None = N
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
     try:
-        pq.write_table(arrow, tmp)
+        # our own handle, closed even when the write fails (e.g. a full disk), so that the
+        # partial file is gone at once, not when the exception is garbage-collected
+        with open(tmp, "wb") as handle:
+            pq.write_table(arrow, handle)
         os.replace(tmp, path)
+    except OSError as error:
+        Path(tmp).unlink(missing_ok=True)
+        reason = os.strerror(error.errno) if error.errno else str(error)
+        raise OSError(
+            error.errno,
+            f"{path}: {reason} while writing the table; the partial file was removed "
+            "(free some space or fix the folder, then re-run)",
+        ) from error
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -9,6 +9,10 @@ min_version("9.0")
 configfile: "config.yaml"
 
 
+# The front page of `snakemake --report results/report.html`.
+report: "report/workflow.rst"
+
+
 validate(config, "schemas/config.schema.yaml")
 
 
@@ -26,7 +30,7 @@ rule all:
     input:
         "results/metrics/summary.md",
         "results/metrics/summary.csv",
-        "results/plots/f1_per_au.png",
+        report_targets(),
         leakage_outputs(),
         final_models(),
         expand(

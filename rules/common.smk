@@ -218,3 +218,38 @@ def mem_mb_for_model(model_name):
         return mem_mb_for_dataset(wildcards, input) + extra
 
     return mem_mb
+
+
+def study_trials():
+    """The trials table of every fold's study on the configured split (none without a study)."""
+    if not STUDY["enabled"]:
+        return []
+    return [
+        f"results/study/{SPLIT}/{extractor}/{model}/fold{fold}/trials.parquet"
+        for extractor in EXTRACTORS
+        for model in STUDY["models"]
+        for fold in fold_numbers(SPLIT)
+    ]
+
+
+def report_targets():
+    """The tables and figures a reader reads (the report's items), for rule all."""
+    plots = [
+        "f1_per_au",
+        "f1_heatmap",
+        "f1_vs_base_rate",
+        "pr_curves",
+        "cooccurrence",
+        "face_examples",
+        "au_time_series",
+        "data_overview",
+    ]
+    plots += ["optuna_history"] if STUDY["enabled"] else []
+    plots += ["gabor_responses"] if GABOR else []
+    return [
+        "results/provenance.json",
+        "results/metrics/summary.html",
+        "results/metrics/averages.csv",
+        "results/metrics/best_per_au.csv",
+        *(f"results/plots/{name}.png" for name in plots),
+    ]

@@ -58,7 +58,9 @@ from auflow.io.dataset import KEY, au_columns, join_features_labels  # noqa: E40
 from auflow.io.images import list_frames, load_faces  # noqa: E402
 from auflow.io.labels import read_subject_labels  # noqa: E402
 from auflow.io.parquet import read_table, write_table  # noqa: E402
-from auflow.models.classic import decision_scores, make_classifier  # noqa: E402
+from auflow.models.classic import make_classifier  # noqa: E402
+from auflow.models.detector import AUDetector  # noqa: E402
+from auflow.models.detector import positive_scores as decision_scores  # noqa: E402
 from auflow.models.train import feature_columns, normalise_per_subject, predict_fold  # noqa: E402
 
 cv2.setNumThreads(1)
@@ -384,20 +386,21 @@ def predict_split(
 ) -> pd.DataFrame:
     """Occurrence predictions of every frame, each from the fold in which it is a test frame.
 
-    With ``pipeline_code`` (no smoothing only), the pipeline's own ``predict_fold`` (threshold
-    tuned by TunedThresholdClassifierCV on ``inner_group_splits``); otherwise the same inner
-    splits choose window and threshold in ``fit_predict_smoothed``, which with ``windows == (1,)``
-    makes the same predictions (``--check`` verifies it) in a fraction of the time: sklearn's
-    F1 scorer validates its inputs at each of the 100 thresholds.
+    With ``pipeline_code`` (no smoothing only), the pipeline's own ``predict_fold`` and
+    ``AUDetector`` (each AU's threshold chosen on the pooled out-of-split scores of
+    ``inner_group_splits``); otherwise the same inner splits choose window and threshold in
+    ``fit_predict_smoothed``, which follows scikit-learn's ``TunedThresholdClassifierCV`` (F1
+    curves per split at 100 thresholds, averaged), the procedure the pipeline used when these
+    defaults were measured. ``--check`` prints how far the two procedures' predictions differ.
     """
     parts = []
     for fold in sorted(folds["fold"].unique()):
         if pipeline_code:
             if windows != (1,):
                 raise ValueError("the pipeline's predict_fold does not smooth scores")
-            parts.append(
-                predict_fold(dataset, folds, fold, learner, tune_threshold=True, seed=SEED)
-            )
+            aus = [int(column[2:]) for column in au_columns(dataset)]
+            detector = AUDetector(learner, aus=tuple(aus), random_state=SEED)
+            parts.append(predict_fold(dataset, folds, fold, detector))
             continue
         table = dataset.merge(folds[[*KEY, "fold"]], on=KEY, validate="1:1")
         is_test = (table["fold"] == fold).to_numpy()
@@ -514,7 +517,8 @@ LEVERS = (
 
 
 def check_fast_path(spec: DatasetSpec, cache: Path) -> None:
-    """The baseline through the pipeline's predict_fold gives the same predictions as here."""
+    """How far the baseline's predictions through the pipeline's predict_fold differ from the
+    script's own threshold tuning (an informative comparison, not a pass/fail check)."""
     dataset = dataset_table(spec, BASELINE.features, cache)
     for split in SPLITS:
         folds = make_folds(dataset[KEY], split, k=K, seed=SEED)
@@ -524,8 +528,6 @@ def check_fast_path(spec: DatasetSpec, cache: Path) -> None:
         pipeline, fast = (t.sort_values(KEY, ignore_index=True) for t in (pipeline, fast))
         differing = int((pipeline[columns].to_numpy() != fast[columns].to_numpy()).sum())
         print(f"check {spec.name} {split}: {differing} of {fast[columns].size} predictions differ")
-        if differing:
-            raise SystemExit("the fast threshold tuning no longer matches predict_fold")
 
 
 def final_table(specs, cache: Path) -> None:

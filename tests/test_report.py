@@ -253,7 +253,7 @@ def draw_every_figure(run, out) -> dict[str, dict[str, set[str]]]:
     best, _ = plots.best_model(pooled, SPLIT)
     predictions = {m: predictions_of(run, m) for m in (best, BASELINE)}
     averages = averages_table(summary, pooled, DISFA_AUS)
-    study = TINY_CONFIG["study"]["model"]
+    study = TINY_CONFIG["study"]["models"][0]
     trials = {
         f"fold {k}": read_table(
             run / f"results/study/{SPLIT}/{EXTRACTOR}/{study}/fold{k}/trials.parquet"

@@ -181,8 +181,9 @@ def test_every_job_is_submitted_to_slurm_and_writes_its_slurm_log(slurm_run):
     assert scheduled.pop("all") == 1
     submitted_rules = [rule for rule, _ in slurm_run.submitted.values()]
     assert {rule: submitted_rules.count(rule) for rule in scheduled} == scheduled
-    # 3 feature shards, 3 label files, join, folds, 3 folds of naive_bayes, aggregate, plot
-    assert len(submitted_rules) == sum(scheduled.values()) == 13
+    # 3 feature shards, 3 label files, join, folds, 3 folds of naive_bayes, provenance,
+    # aggregate and the two plotting jobs
+    assert len(submitted_rules) == sum(scheduled.values()) == 15
     for slurm_id, (rule, log) in slurm_run.submitted.items():
         # SLURM wrote the job's output to <slurm job id>.log; the job ran its rule in there
         assert log.name == f"{slurm_id}.log"

@@ -14,7 +14,6 @@ import json
 import platform
 import subprocess
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -90,15 +89,9 @@ def git_state(directory: str | Path) -> dict:
 
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages a model and a results table depend on."""
-    from auflow.models.saved import package_versions as model_packages
+    from auflow.models.saved import package_versions as installed
 
-    found = model_packages()
-    for name in REPORT_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    return {**installed(), **installed(REPORT_PACKAGES)}
 
 
 def build_provenance(config: dict, label_tables, workflow_dir: str | Path) -> dict:

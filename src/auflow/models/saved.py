@@ -79,10 +79,11 @@ def model_file(classifier: str) -> str:
     return KERAS_MODEL_FILE if classifier in SEQUENCE_DETECTORS else MODEL_FILE
 
 
-def package_versions() -> dict[str, str | None]:
-    """Installed versions of the packages a saved model depends on."""
+def package_versions(names=PACKAGES) -> dict[str, str | None]:
+    """Installed versions of ``names`` (by default the packages a saved model depends on);
+    None for a package that is not installed."""
     found = {}
-    for name in PACKAGES:
+    for name in names:
         try:
             found[name] = version(name)
         except PackageNotFoundError:

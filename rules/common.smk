@@ -26,6 +26,7 @@ wildcard_constraints:
     split=r"[a-z][a-z0-9_]*",
     shard=r"\d+",
     fold=r"\d+",
+    worker=r"\d+",
 
 
 # A failed job's own message (file and fault), printed last, after everything Snakemake says.
@@ -155,7 +156,10 @@ def evaluated(kind):
     (not the studies) on the compared split when the leakage comparison is on."""
     files = split_outputs(kind, SPLIT, [*MODELS, *STUDY_CLASSIFIERS])
     if COMPARE:
-        files += split_outputs(kind, COMPARED_SPLIT, MODELS)
+        # Not the LSTM: a random frame split leaves it windows of isolated frames, which says
+        # nothing about the sequence model the honest split scored.
+        compared = [model for model in MODELS if not is_sequence_model(model)]
+        files += split_outputs(kind, COMPARED_SPLIT, compared)
     return files
 
 
@@ -204,15 +208,46 @@ def get_study_params(wildcards):
     return config["classifiers"].get(wildcards.model, {}).get("params", {})
 
 
+def study_params(wildcards):
+    """What a study's worker and gather jobs share: they must agree on all of it."""
+    return {
+        "journal": "results/study/{split}/{extractor}/{model}/fold{fold}/journal.log".format(
+            **wildcards
+        ),
+        "n_trials": STUDY["n_trials_per_model"].get(wildcards.model, STUDY["n_trials"]),
+        "timeout": STUDY["timeout"],
+        "base_params": get_study_params(wildcards),
+        "settings": SETTINGS.as_dict(),
+    }
+
+
+def study_workers(wildcards):
+    """The worker jobs' flags that a study's gather job waits for (none with one worker)."""
+    if STUDY["workers"] == 1:
+        return []
+    return expand(
+        "results/study/{split}/{extractor}/{model}/fold{fold}/workers/{worker}.done",
+        worker=range(STUDY["workers"]),
+        **wildcards,
+    )
+
+
+def is_sequence_model(model_name):
+    """Whether a model is the LSTM (a Keras network over frame windows)."""
+    return model_file(
+        MODELS.get(model_name, {}).get("classifier", model_name)
+    ).endswith(".keras")
+
+
 def mem_mb_for_study(wildcards, input):
-    extra = 1000 if model_file(wildcards.model).endswith(".keras") else 0
+    extra = 1000 if is_sequence_model(wildcards.model) else 0
     return mem_mb_for_dataset(wildcards, input) + extra
 
 
 def mem_mb_for_model(model_name):
     """Memory of a model's jobs: TensorFlow itself takes about a gigabyte more than the
     classic learners (its windows are built batch by batch, not all at once)."""
-    extra = 1000 if MODELS[model_name]["model_file"].endswith(".keras") else 0
+    extra = 1000 if is_sequence_model(model_name) else 0
 
     def mem_mb(wildcards, input):
         return mem_mb_for_dataset(wildcards, input) + extra

@@ -35,7 +35,8 @@ TINY_CONFIG = {
             "params": {"units": 8, "window": 6, "stride": 2, "epochs": 4, "patience": 2},
         },
     },
-    "study": {"models": ["svm_linear"], "n_trials": 2},
+    # two workers per study: the tiny run goes through the shared journal and the gather step
+    "study": {"models": ["svm_linear"], "n_trials": 3, "workers": 2},
     "models": {"save_final": True, "save_folds": True},
 }
 

@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
 from auflow.demo import DISFA_AUS, generate_demo_dataset
@@ -236,7 +237,15 @@ def test_study_keeps_its_trials_and_best_parameters(pipeline_run):
     root = pipeline_run / f"results/study/group_kfold/{EXTRACTOR}/svm_linear"
     for fold in range(3):
         trials = read_table(root / f"fold{fold}/trials.parquet")
+        # the workers' trials, gathered: exactly the configured total, each number once
         assert len(trials) == TINY_CONFIG["study"]["n_trials"]
+        assert trials["number"].is_unique
+        assert set(trials["user_attrs_worker"]) <= {"worker0", "worker1", "gather"}
+        for worker in range(TINY_CONFIG["study"]["workers"]):
+            assert (root / f"fold{fold}/workers/{worker}.done").exists()
+        for plot in ("history", "importance"):
+            with Image.open(root / f"fold{fold}/{plot}.png") as image:
+                assert image.size == (800, 500)
         best = json.loads((root / f"fold{fold}/best.json").read_text())
         assert best["best_value"] == pytest.approx(trials["value"].max())
         assert 1e-3 <= best["params"]["C"] <= 10

@@ -1,4 +1,5 @@
-"""Rule study: an Optuna study on a fold's training subjects, then one fit and one prediction."""
+"""Rule study: an Optuna study on a fold's training subjects (run here, or gathered from the
+study_worker jobs and completed), its plots, then one fit and one prediction of the test fold."""
 
 import json
 from pathlib import Path
@@ -6,42 +7,39 @@ from pathlib import Path
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
 from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
+from auflow.plots import plot_study
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
-from auflow.study import run_study, study_name
+from auflow.study import finished_trials, run_study, study_of_files
 from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
-p = snakemake.params
-model = snakemake.wildcards.model
-fold = int(snakemake.wildcards.fold)
-settings = EvaluationSettings(**p.settings)
+w, p = snakemake.wildcards, snakemake.params.study
+fold = int(w.fold)
+settings = EvaluationSettings(**p["settings"])
 dataset = load_dataset(snakemake.input.dataset, settings.normalise)
 folds = read_table(snakemake.input.folds)
-name = study_name(
-    Path(snakemake.input.dataset).read_bytes(),
-    Path(snakemake.input.folds).read_bytes(),
-    [model, fold, p.n_trials, p.settings, p.base_params],
-)
+name = study_of_files(snakemake.input.dataset, snakemake.input.folds, w.model, fold, p)
 study, best = run_study(
     dataset,
     folds,
     fold,
-    model,
+    w.model,
     settings,
-    p.n_trials,
-    p.journal,
+    p["n_trials"],
+    p["journal"],
     name,
-    p.timeout,
+    p["timeout"],
     snakemake.threads,
-    base_params=p.base_params,
+    base_params=p["base_params"],
 )
+plot_study(study, f"optuna_{w.model}", f"fold {fold}", snakemake.output)
 train, test = split_fold(dataset, folds, fold)
-detector = fit_detector(make_detector(model, best, settings, snakemake.threads), train)
+detector = fit_detector(make_detector(w.model, best, settings, snakemake.threads), train)
 predictions = predict_frames(detector, test, fold)
-write_table(study.trials_dataframe(), snakemake.output.trials, {"study": name})
+write_table(finished_trials(study), snakemake.output.trials, {"study": name})
 write_table(
-    predictions, snakemake.output.predictions, {"classifier": f"optuna_{model}", "params": best}
+    predictions, snakemake.output.predictions, {"classifier": f"optuna_{w.model}", "params": best}
 )
 Path(snakemake.output.best).write_text(
     json.dumps({"study": name, "best_value": study.best_value, "params": best}, indent=2)
@@ -51,10 +49,10 @@ metrics = fold_metrics(
     dataset,
     settings.aus,
     settings.occurrence_threshold,
-    extractor=snakemake.wildcards.extractor,
-    classifier=f"optuna_{model}",
-    split=snakemake.wildcards.split,
-    leaky=p.leaky,
+    extractor=w.extractor,
+    classifier=f"optuna_{w.model}",
+    split=w.split,
+    leaky=snakemake.params.leaky,
     fold=fold,
 )
 write_table(metrics, snakemake.output.metrics)

@@ -43,6 +43,7 @@ FIGURE_SIZES = {
     "face_examples": (14, 9),
     "au_time_series": (14, 16),
     "optuna_history": (11, 6),
+    "study": (8, 5),
     "leakage": (12, 6),
 }
 # Where the model an artist stands for is recorded (matplotlib's gid), for drawn_colours.
@@ -695,6 +696,42 @@ def plot_optuna_history(
     ax.legend(fontsize="small", ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, "optuna_history", path, provenance)
+
+
+def plot_study(study, model: str, label: str, paths) -> None:
+    """One study's own figures, drawn by ``optuna.visualization.matplotlib``: its optimisation
+    history (``paths.history``) and the importance of each tuned parameter (``paths.importance``;
+    a note instead when Optuna cannot rank them, e.g. with fewer than two finished trials).
+
+    Parameters
+    ----------
+    model : the tuned model's label (``optuna_<classifier>``); label : which study (its fold).
+    """
+    import warnings
+
+    import optuna
+    from optuna.visualization import matplotlib as optuna_plots
+
+    drawers = {
+        "history": optuna_plots.plot_optimization_history,
+        "importance": optuna_plots.plot_param_importances,
+    }
+    titles = {
+        "history": f"{model}, {label}: inner-split score of each trial and the best so far",
+        "importance": f"{model}, {label}: importance of each tuned parameter (fANOVA)",
+    }
+    for kind, draw in drawers.items():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            try:
+                fig = draw(study).figure
+            except (ValueError, RuntimeError) as error:
+                fig = _figure("study")
+                _no_data(fig.subplots(), f"Optuna cannot draw this study's {kind}: {error}")
+        fig.set_size_inches(*FIGURE_SIZES["study"])
+        fig.axes[0].set_title(titles[kind], fontsize="medium")
+        fig.tight_layout()
+        _save(fig, "study", getattr(paths, kind), None)
 
 
 def plot_leakage(

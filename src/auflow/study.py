@@ -6,11 +6,14 @@ import hashlib
 import inspect
 import json
 import logging
+import time
+import zlib
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.trial import TrialState
 
 from auflow.evaluation.metrics import score_predictions
 from auflow.io.dataset import KEY
@@ -105,6 +108,171 @@ def study_name(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
+def study_of_files(dataset: str | Path, folds: str | Path, model: str, fold: int, p: dict) -> str:
+    """The :func:`study_name` of a rule's study: its data files, model, fold and the ``study``
+    parameters its worker and gather jobs share (n_trials, settings, base parameters)."""
+    return study_name(
+        Path(dataset).read_bytes(),
+        Path(folds).read_bytes(),
+        [model, fold, p["n_trials"], p["settings"], p["base_params"]],
+    )
+
+
+def objective_for(
+    dataset: pd.DataFrame,
+    folds: pd.DataFrame,
+    fold: int,
+    model: str,
+    settings: EvaluationSettings,
+    n_jobs: int = 1,
+    base_params: dict | None = None,
+):
+    """The objective of ``model``'s study on ``fold``: it sees the fold's training subjects only.
+
+    A trial is scored as the pipeline reports: detectors fitted with their thresholds (and
+    smoothing) tuned inside each inner training part, their predictions on the inner validation
+    subjects pooled, F1 per AU, mean over AUs.
+
+    A model whose ``fit`` takes an ``epoch_callback`` (the LSTM) reports, while fitting the
+    first inner part, minus its validation loss after every epoch to a ``MedianPruner``, which
+    stops a trial that trails the median of the earlier trials at that epoch.
+
+    Returns
+    -------
+    ``(objective, space)``: the objective ``trial -> score`` and the search space that turns a
+    trial's values into model parameters (base, then search-space values and fixed ones).
+    """
+    try:
+        space = SEARCH_SPACES[model]
+    except KeyError:
+        raise ValueError(
+            f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
+        ) from None
+    train, _ = split_fold(dataset, folds, fold)
+    train = train.drop(columns="fold")
+    validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
+    n_inner = int(validation_folds["fold"].max()) + 1
+    base = dict(base_params or {})
+
+    def parameters(trial) -> dict:
+        return {**base, **space(trial)}
+
+    def objective(trial: optuna.Trial) -> float:
+        detector = make_detector(model, parameters(trial), settings, n_jobs)
+        reports = "epoch_callback" in inspect.signature(detector.fit).parameters
+        parts = []
+        for inner in range(n_inner):
+            inner_train, inner_validation = split_fold(train, validation_folds, inner)
+            fit_params = {"epoch_callback": _reporter(trial)} if reports and inner == 0 else {}
+            fit_detector(detector, inner_train, **fit_params)
+            parts.append(predict_frames(detector, inner_validation, inner))
+        predictions = pd.concat(parts, ignore_index=True)
+        return pooled_macro_f1(train, predictions, settings.aus, settings.occurrence_threshold)
+
+    return objective, parameters
+
+
+def open_study(journal: str | Path, name: str) -> optuna.Study:
+    """The study ``name`` in the journal file ``journal``, created on first use. Several
+    processes may open it at once: the journal's file lock orders their writes."""
+    # Trial reports go to the rule's log file with everything else, not to the terminal.
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    Path(journal).parent.mkdir(parents=True, exist_ok=True)
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal))
+    )
+    return optuna.create_study(
+        study_name=name,
+        storage=storage,
+        direction="maximize",
+        pruner=optuna.pruners.MedianPruner(**PRUNER),
+        load_if_exists=True,
+    )
+
+
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+def _places_taken(study: optuna.Study, before: int | None = None) -> int:
+    """Trials that hold one of the study's ``n_trials`` places: finished or still running (all
+    but failed ones), optionally only those numbered below ``before``."""
+    return sum(
+        t.state != TrialState.FAIL and (before is None or t.number < before)
+        for t in study.get_trials(deepcopy=False)
+    )
+
+
+def _sampler(seed: int, place: int, worker: str) -> optuna.samplers.BaseSampler:
+    """A TPE sampler seeded by the trial's place in the study (and the worker, so that two
+    workers asking at once do not draw alike). A study resumed after a kill thus draws for its
+    k-th trial what an uninterrupted one does: the same seed and the same finished history."""
+    entropy = [int(seed), int(place), zlib.crc32(worker.encode())]
+    state = np.random.SeedSequence(entropy).generate_state(1)[0]
+    return optuna.samplers.TPESampler(seed=int(state))
+
+
+def add_trials(
+    study: optuna.Study,
+    objective,
+    n_trials: int,
+    worker: str,
+    seed: int,
+    timeout: float | None = None,
+) -> int:
+    """Run trials of ``study`` until ``n_trials`` of them are finished or running, counting the
+    trials of every worker that shares the journal; never more than ``n_trials`` are run.
+
+    A trial that ``worker`` left running (its job was killed) is marked failed first: the same
+    worker never runs twice at once, so it cannot be in progress. Trials claimed by two workers
+    for the last place are settled by trial number: the later one is marked failed unrun.
+
+    Returns
+    -------
+    The number of trials this call finished (complete or pruned).
+    """
+    for stale in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if stale.user_attrs.get("worker") == worker:
+            log.info("trial %d was left running by %s: marked failed", stale.number, worker)
+            study.tell(stale.number, state=TrialState.FAIL)
+    started = time.monotonic()
+    finished = 0
+    while _places_taken(study) < n_trials:
+        if timeout is not None and time.monotonic() - started > timeout:
+            log.info("%s: timeout of %s s reached", worker, timeout)
+            break
+        place = _places_taken(study)
+        study.sampler = _sampler(seed, place, worker)
+        trial = study.ask()
+        trial.set_user_attr("worker", worker)
+        if _places_taken(study, before=trial.number) >= n_trials:
+            trial.set_user_attr("surplus", True)
+            study.tell(trial, state=TrialState.FAIL)
+            break
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned as pruned:
+            log.info("trial %d pruned: %s", trial.number, pruned)
+            study.tell(trial, state=TrialState.PRUNED)
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)
+            raise
+        else:
+            log.info("trial %d (%s): %.4f %s", trial.number, worker, value, trial.params)
+            study.tell(trial, value)
+        finished += 1
+    return finished
+
+
+def finished_trials(study: optuna.Study) -> pd.DataFrame:
+    """The study's finished trials (complete or pruned) in trial-number order."""
+    table = study.trials_dataframe()
+    if table.empty:
+        return table
+    table = table[table["state"].isin([s.name for s in FINISHED])]
+    return table.sort_values("number").reset_index(drop=True)
+
+
 def run_study(
     dataset: pd.DataFrame,
     folds: pd.DataFrame,
@@ -117,75 +285,31 @@ def run_study(
     timeout: float | None = None,
     n_jobs: int = 1,
     base_params: dict | None = None,
+    worker: str = "gather",
 ) -> tuple[optuna.Study, dict]:
-    """Tune ``model`` on the training subjects of ``fold``; the test fold is never seen.
-
-    A trial is scored as the pipeline reports: detectors fitted with their thresholds (and
-    smoothing) tuned inside each inner training part, their predictions on the inner validation
-    subjects pooled, F1 per AU, mean over AUs. Trials are journalled to ``journal`` so an
-    interrupted study resumes where it stopped; only the trials still missing are run (a pruned
-    trial counts as run).
-
-    A model whose ``fit`` takes an ``epoch_callback`` (the LSTM) reports, while fitting the
-    first inner part, minus its validation loss after every epoch to a ``MedianPruner``, which
-    stops a trial that trails the median of the earlier trials at that epoch.
+    """Tune ``model`` on the training subjects of ``fold`` (see :func:`objective_for`); the test
+    fold is never seen. Trials are journalled to ``journal``, so an interrupted study resumes
+    where it stopped and runs only the trials still missing, up to ``n_trials`` in all,
+    whichever worker ran the others (:func:`add_trials`).
 
     Parameters
     ----------
     base_params : the model's parameters that the search space does not set (its config
         section), e.g. the LSTM's epochs and stride.
+    worker : this process's name among the processes that share ``journal``.
 
     Returns
     -------
-    The study and the best model parameters (base, then search-space values and fixed ones).
+    The study and the best model parameters.
     """
-    try:
-        space = SEARCH_SPACES[model]
-    except KeyError:
-        raise ValueError(
-            f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
-        ) from None
-    train, _ = split_fold(dataset, folds, fold)
-    train = train.drop(columns="fold")
-    validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
-    n_inner = int(validation_folds["fold"].max()) + 1
-
-    base = dict(base_params or {})
-
-    def objective(trial: optuna.Trial) -> float:
-        detector = make_detector(model, {**base, **space(trial)}, settings, n_jobs)
-        reports = "epoch_callback" in inspect.signature(detector.fit).parameters
-        parts = []
-        for inner in range(n_inner):
-            inner_train, inner_validation = split_fold(train, validation_folds, inner)
-            fit_params = {"epoch_callback": _reporter(trial)} if reports and inner == 0 else {}
-            fit_detector(detector, inner_train, **fit_params)
-            parts.append(predict_frames(detector, inner_validation, inner))
-        predictions = pd.concat(parts, ignore_index=True)
-        return pooled_macro_f1(train, predictions, settings.aus, settings.occurrence_threshold)
-
-    # Trial reports go to the rule's log file with everything else, not to the terminal.
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
-    Path(journal).parent.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal))
+    objective, parameters = objective_for(
+        dataset, folds, fold, model, settings, n_jobs, base_params
     )
-    study = optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction="maximize",
-        sampler=optuna.samplers.TPESampler(seed=settings.seed),
-        pruner=optuna.pruners.MedianPruner(**PRUNER),
-        load_if_exists=True,
-    )
-    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    done = sum(t.state in finished for t in study.trials)
-    if done < n_trials:
-        log.info("study %s: %d trials done, running %d more", name, done, n_trials - done)
-        study.optimize(objective, n_trials=n_trials - done, timeout=timeout)
-    best = {**base, **space(optuna.trial.FixedTrial(study.best_params))}
-    return study, best
+    study = open_study(journal, name)
+    done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
+    log.info("study %s: %d of %d trials done", name, done, n_trials)
+    add_trials(study, objective, n_trials, worker, settings.seed, timeout)
+    return study, parameters(optuna.trial.FixedTrial(study.best_params))
 
 
 def _reporter(trial: optuna.Trial):

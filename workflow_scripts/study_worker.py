@@ -1,0 +1,28 @@
+"""Rule study_worker: one of study.workers jobs adding trials to a study's shared journal."""
+
+import logging
+
+from auflow.io.parquet import read_table
+from auflow.models.train import load_dataset
+from auflow.settings import EvaluationSettings
+from auflow.study import add_trials, objective_for, open_study, study_of_files
+from auflow.workflow import log_to
+
+log_to(snakemake.log[0])
+w, p = snakemake.wildcards, snakemake.params.study
+fold = int(w.fold)
+settings = EvaluationSettings(**p["settings"])
+dataset = load_dataset(snakemake.input.dataset, settings.normalise)
+objective, _ = objective_for(
+    dataset,
+    read_table(snakemake.input.folds),
+    fold,
+    w.model,
+    settings,
+    snakemake.threads,
+    p["base_params"],
+)
+name = study_of_files(snakemake.input.dataset, snakemake.input.folds, w.model, fold, p)
+study = open_study(p["journal"], name)
+ran = add_trials(study, objective, p["n_trials"], f"worker{w.worker}", settings.seed, p["timeout"])
+logging.getLogger("auflow.study").info("worker %s of study %s: %d trials", w.worker, name, ran)

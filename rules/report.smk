@@ -178,7 +178,6 @@ rule plot_metrics:
         occurrence_threshold=config["occurrence_threshold"],
         split=SPLIT,
         baseline_extractor=BASELINE["extractor"],
-        study_model=STUDY_CLASSIFIERS[0] if STUDY_CLASSIFIERS else None,
         # The face images of the examples figure, found as the pipeline finds them.
         images=str(IMAGES),
         version=VERSION,

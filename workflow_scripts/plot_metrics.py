@@ -64,10 +64,12 @@ if out.get("study"):
     ]
     several_extractors = len({extractor for extractor, _, _, _ in studies}) > 1
     several_models = len({model for _, model, _, _ in studies}) > 1
-    trials = {
-        (f"{extractor} " if several_extractors else "")
+    labels_of = {
+        f: (f"{extractor} " if several_extractors else "")
         + (f"{model} " if several_models else "")
-        + fold.replace("fold", "fold "): read_table(f)
+        + fold.replace("fold", "fold ")
         for extractor, model, fold, f in studies
     }
-    plot_optuna_history(trials, p.study_model, colours, out.study, provenance)
+    trials = {labels_of[f]: read_table(f) for *_, f in studies}
+    tuned = {labels_of[f]: f"optuna_{model}" for _, model, _, f in studies}
+    plot_optuna_history(trials, tuned, colours, out.study, provenance)

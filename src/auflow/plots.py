@@ -649,7 +649,7 @@ def plot_au_time_series(
 
 def plot_optuna_history(
     trials: dict[str, pd.DataFrame],
-    model: str,
+    model: str | dict[str, str],
     colours: dict[str, str],
     path: str | Path,
     provenance: dict | None = None,
@@ -661,8 +661,10 @@ def plot_optuna_history(
     ----------
     trials : study label (``fold 0``, or ``hog fold 0`` with several extractors) -> the study's
         ``trials.parquet`` (``number``, ``value``, ``state``).
-    model : the tuned model's label (``optuna_<classifier>``), whose colour is used.
+    model : the tuned model's label (``optuna_<classifier>``), whose colour is used; or, with
+        several studied models, study label -> model label.
     """
+    models = model if isinstance(model, dict) else dict.fromkeys(trials, model)
     fig = _figure("optuna_history")
     ax = fig.subplots()
     markers = "osD^v<>p"
@@ -673,26 +675,27 @@ def plot_optuna_history(
         dots = ax.scatter(
             done["number"],
             done["value"],
-            color=colours[model],
+            color=colours[models[study]],
             marker=markers[i % len(markers)],
             s=28,
             alpha=0.7,
             label=f"{study}: trial",
         )
-        _tag(dots, model)
+        _tag(dots, models[study])
         (line,) = ax.step(
             done["number"],
             done["value"].cummax(),
             where="post",
-            color=colours[model],
+            color=colours[models[study]],
             ls=styles[i % len(styles)],
             label=f"{study}: best so far",
         )
-        _tag(line, model)
+        _tag(line, models[study])
     ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("trial")
     ax.set_ylabel("inner-split score (training subjects only)")
-    ax.set_title(f"Optuna optimisation history of {model}, one study per test fold")
+    names = ", ".join(dict.fromkeys(models.values()))
+    ax.set_title(f"Optuna optimisation history of {names}, one study per test fold")
     ax.legend(fontsize="small", ncol=2)
     ax.grid(alpha=0.3)
     return _save(fig, "optuna_history", path, provenance)

@@ -732,7 +732,10 @@ def plot_study(study, model: str, label: str, paths) -> None:
                 fig = _figure("study")
                 _no_data(fig.subplots(), f"Optuna cannot draw this study's {kind}: {error}")
         fig.set_size_inches(*FIGURE_SIZES["study"])
-        fig.axes[0].set_title(titles[kind], fontsize="medium")
+        ax = fig.axes[0]
+        for side in ("left", "center", "right"):
+            ax.set_title("", loc=side)  # Optuna's own title, replaced by one naming the study
+        ax.set_title(titles[kind], fontsize="medium", loc="left")
         fig.tight_layout()
         _save(fig, "study", getattr(paths, kind), None)
 

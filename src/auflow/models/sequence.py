@@ -39,6 +39,7 @@ import logging
 import math
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -495,6 +496,7 @@ class LSTMDetector(BaseEstimator):
                         on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
                     )
                 )
+        started = time.perf_counter()
         self.model_ = self._network(padded.shape[1])
         history = self.model_.fit(
             train_batches,
@@ -510,11 +512,12 @@ class LSTMDetector(BaseEstimator):
             else len(history.history["loss"])
         )
         log.info(
-            "lstm: %d training windows, %d validation frames, %d epochs, best %d",
+            "lstm: %d training windows, %d validation frames, %d epochs, best %d, %.1f s",
             len(ends),
             int(validation.sum()),
             len(history.history["loss"]),
             self.best_epoch_,
+            time.perf_counter() - started,
         )
         self._tune(padded, rows, labels, groups, frames, validation)
         return self

@@ -169,6 +169,27 @@ def test_scores_map_back_to_their_own_frames(spike_lstm):
     np.testing.assert_allclose(shuffled, scores[reordered], rtol=1e-5, atol=1e-6)
 
 
+def test_a_refitted_detector_reuses_its_network_and_fits_as_a_new_one():
+    params = {**LSTM_PARAMS, "epochs": 3, "dropout": 0.3}
+    first, other = spike_task(3, subjects=3, n_frames=60), spike_task(4, subjects=3, n_frames=60)
+    keys = first["subject"].to_numpy(), first["frame"].to_numpy()
+    x = first[["x0", "x1", "x2", "x3"]].to_numpy(np.float32)
+    detector = fit_detector(make_detector("lstm", params, SETTINGS), first)
+    network, scores = detector.model_, detector.decision_function(x, *keys)
+    # refitted on other data, then on the first again: the same network object, reset to its
+    # initial weights, optimizer and dropout state, so the same scores as the first fit
+    fit_detector(detector, other)
+    fit_detector(detector, first)
+    assert detector.model_ is network
+    np.testing.assert_array_equal(detector.decision_function(x, *keys), scores)
+    fresh = fit_detector(make_detector("lstm", params, SETTINGS), first)
+    assert fresh.model_ is not network
+    np.testing.assert_array_equal(fresh.decision_function(x, *keys), scores)
+    # other parameters: another network
+    fit_detector(detector.set_params(units=8), first)
+    assert detector.model_ is not network
+
+
 def test_a_saved_lstm_predicts_what_it_predicted_before(spike_lstm, tmp_path):
     detector, train, test = spike_lstm
     features = ["x0", "x1", "x2", "x3"]

@@ -503,6 +503,9 @@ class LSTMDetector(BaseEstimator):
             validation_data=validation_batches,
             epochs=self.epochs,
             callbacks=callbacks,
+            # the windows are shuffled by the batches' own seeded generator; Keras' shuffle of
+            # the batch order would draw from Python's global random state instead
+            shuffle=False,
             verbose=0,
         )
         self.validation_loss_ = [float(v) for v in history.history.get("val_loss", [])]

@@ -9,7 +9,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from auflow.study import add_trials, finished_trials, open_study
+from auflow.study import add_trials, best_trial, finished_trials, open_study
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -41,9 +41,10 @@ def test_two_workers_share_one_journal_and_stop_at_the_total(tmp_path):
     assert len(finished) == 12
     numbers = [t.number for t in study.trials]
     assert len(numbers) == len(set(numbers))
-    # both took part, and the only unrun trials are claims for a place already taken
+    # both took part, each place was claimed once, and no trial was asked for and left unrun
     assert {t.user_attrs["worker"] for t in finished} == {"worker0", "worker1"}
-    assert all(t.user_attrs.get("surplus") for t in study.trials if t.state not in FINISHED)
+    assert sorted(t.user_attrs["place"] for t in finished) == list(range(12))
+    assert len(study.trials) == 12
     assert len(finished_trials(study)) == 12
     # a gather step asking for the same total adds nothing
     assert add_trials(study, slow_objective, 12, "gather", seed=0) == 0
@@ -86,3 +87,39 @@ def test_a_worker_leaves_another_workers_running_trial_alone(tmp_path):
     assert add_trials(study, slow_objective, 4, "worker1", seed=0) == 1
     assert study.trials[running.number].state == TrialState.FAIL
     assert sum(t.state in FINISHED for t in study.trials) == 4
+
+
+def flat_objective(trial: optuna.Trial) -> float:
+    """Every trial ties (as small folds often do, at F1 = 0), finishing in a varying order."""
+    trial.suggest_float("x", -3.0, 3.0)
+    time.sleep(0.05 + 0.1 * (trial.number % 2))
+    return 0.0
+
+
+def run_flat_worker(journal: str, n_trials: int, worker: str) -> None:
+    add_trials(open_study(journal, "flat"), flat_objective, n_trials, worker, seed=0)
+
+
+def test_each_place_draws_alike_whichever_worker_runs_it_and_ties_go_to_the_first(tmp_path):
+    alone = open_study(tmp_path / "alone.log", "flat")
+    add_trials(alone, flat_objective, 6, "gather", seed=0)
+
+    journal = str(tmp_path / "shared.log")
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=run_flat_worker, args=(journal, 6, f"worker{i}")) for i in range(2)
+    ]
+    for process in workers:
+        process.start()
+    for process in workers:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    shared = open_study(journal, "flat")
+
+    def drawn(study: optuna.Study) -> dict[int, float]:
+        return {t.user_attrs["place"]: t.params["x"] for t in study.trials if t.state in FINISHED}
+
+    assert sorted(drawn(shared)) == list(range(6))
+    assert drawn(shared) == drawn(alone)
+    assert best_trial(shared).user_attrs["place"] == 0
+    assert best_trial(shared).params == best_trial(alone).params

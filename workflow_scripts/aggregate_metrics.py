@@ -5,7 +5,7 @@ from pathlib import Path
 
 from auflow.io.dataset import concat_tables
 from auflow.io.parquet import write_table
-from auflow.provenance import read_provenance, write_csv
+from auflow.provenance import table_provenance, write_csv
 from auflow.report import (
     averages_table,
     best_per_au,
@@ -22,7 +22,7 @@ from auflow.workflow import log_to
 log_to(snakemake.log[0])
 out = snakemake.output
 settings = EvaluationSettings(**snakemake.params.settings)
-provenance = read_provenance(snakemake.input.provenance)
+provenance = table_provenance(snakemake.input.provenance)
 per_fold = load_metrics(snakemake.input.metrics)
 labels = concat_tables(snakemake.input.labels)
 pooled = pooled_metrics(

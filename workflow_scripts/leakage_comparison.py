@@ -4,7 +4,7 @@ from pathlib import Path
 
 from auflow.io.parquet import read_table
 from auflow.plots import plot_leakage
-from auflow.provenance import read_provenance, write_csv
+from auflow.provenance import table_provenance, write_csv
 from auflow.report import (
     leakage_markdown,
     leakage_table,
@@ -16,7 +16,7 @@ from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-provenance = read_provenance(snakemake.input.provenance)
+provenance = table_provenance(snakemake.input.provenance)
 summary = summary_table(read_table(snakemake.input.per_fold))
 pooled = read_table(snakemake.input.pooled)
 honest, leaky = (p.compared, p.split) if p.split == "random_frames" else (p.split, p.compared)

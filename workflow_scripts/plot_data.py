@@ -3,12 +3,12 @@
 from auflow.io.dataset import concat_tables
 from auflow.io.parquet import read_table
 from auflow.plots import gabor_columns, plot_data_overview, plot_gabor_responses
-from auflow.provenance import read_provenance
+from auflow.provenance import table_provenance
 from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
-provenance = read_provenance(snakemake.input.provenance)
+provenance = table_provenance(snakemake.input.provenance)
 labels = concat_tables(snakemake.input.labels)
 plot_data_overview(labels, p.aus, p.occurrence_threshold, snakemake.output.overview, provenance)
 if snakemake.output.get("gabor"):

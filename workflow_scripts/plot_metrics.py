@@ -17,14 +17,14 @@ from auflow.plots import (
     plot_optuna_history,
     plot_pr_curves,
 )
-from auflow.provenance import read_provenance
+from auflow.provenance import table_provenance
 from auflow.report import BASELINE, averages_table, model_colours, summary_table
 from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 p = snakemake.params
 out = snakemake.output
-provenance = read_provenance(snakemake.input.provenance)
+provenance = table_provenance(snakemake.input.provenance)
 summary = summary_table(read_table(snakemake.input.per_fold))
 pooled = read_table(snakemake.input.pooled)
 labels = concat_tables(snakemake.input.labels)

@@ -122,6 +122,15 @@ def read_provenance(path: str | Path) -> dict:
     return json.loads(Path(path).read_text())
 
 
+def table_provenance(path: str | Path) -> dict:
+    """The provenance a results table or figure carries: ``results/provenance.json`` without
+    the time it was created, so that two runs of the same code, config and data write
+    byte-identical tables (the time stays in ``results/provenance.json``)."""
+    provenance = read_provenance(path)
+    provenance.pop("created", None)
+    return provenance
+
+
 def companion_path(table_path: str | Path) -> Path:
     """The companion JSON of a CSV: ``summary.csv`` -> ``summary.csv.provenance.json``."""
     table_path = Path(table_path)
@@ -169,7 +178,7 @@ def provenance_markdown(provenance: dict) -> str:
             f"- data: {len(dataset['subjects'])} subjects, {dataset['n_frames']} labelled frames, "
             f"labels SHA-256 `{dataset['labels_sha256'][:16]}`",
             f"- packages: Python {provenance['python']}, {packages}",
-            f"- recorded: {provenance['created']} (UTC; `results/provenance.json` has it all)",
+            "- all of it, and when the run recorded it: `results/provenance.json`",
             "",
         ]
     )

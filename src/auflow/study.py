@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
+import itertools
 import json
 import logging
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -194,21 +196,42 @@ def open_study(journal: str | Path, name: str) -> optuna.Study:
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
 
-def _places_taken(study: optuna.Study, before: int | None = None) -> int:
-    """Trials that hold one of the study's ``n_trials`` places: finished or still running (all
-    but failed ones), optionally only those numbered below ``before``."""
-    return sum(
-        t.state != TrialState.FAIL and (before is None or t.number < before)
-        for t in study.get_trials(deepcopy=False)
-    )
+def _places(study: optuna.Study) -> dict[int, int]:
+    """Trial number -> place (0 ... n_trials - 1) of every trial that holds one: finished or
+    still running, all but failed ones. A trial holds the place it claimed; one without a claim
+    (a journal written before places were recorded) the lowest place left, in trial order."""
+    holders = [t for t in study.get_trials(deepcopy=False) if t.state != TrialState.FAIL]
+    places = {t.number: t.user_attrs["place"] for t in holders if "place" in t.user_attrs}
+    taken = set(places.values())
+    free = (place for place in itertools.count() if place not in taken)
+    for trial in holders:
+        if trial.number not in places:
+            places[trial.number] = next(free)
+    return places
 
 
-def _sampler(seed: int, place: int, worker: str) -> optuna.samplers.BaseSampler:
-    """A TPE sampler seeded by the trial's place in the study (and the worker, so that two
-    workers asking at once do not draw alike). A study resumed after a kill thus draws for its
-    k-th trial what an uninterrupted one does: the same seed and the same finished history."""
-    entropy = [int(seed), int(place), zlib.crc32(worker.encode())]
-    state = np.random.SeedSequence(entropy).generate_state(1)[0]
+@contextlib.contextmanager
+def _claims_locked(study: optuna.Study):
+    """Hold the study's claims lock, a file beside its journal: one worker at a time picks a
+    free place and asks for its trial. ``flock`` dies with its process, so a SIGKILL leaves no
+    stale lock behind."""
+    # the journal's path is not public; open_study made this storage, so it is a journal file
+    journal = Path(study._storage._backend._file_path)
+    with open(journal.with_name(journal.name + ".claims"), "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _sampler(seed: int, place: int) -> optuna.samplers.BaseSampler:
+    """A TPE sampler seeded by the trial's place in the study, whichever worker runs it and
+    whenever. A study resumed after a kill, or run by another number of workers, thus draws for
+    its k-th place what an uninterrupted one draws (exactly so while TPE draws at random, its
+    first 10 trials; after that it also reads the trials finished so far, which with several
+    workers depends on their timing)."""
+    state = np.random.SeedSequence([int(seed), int(place)]).generate_state(1)[0]
     return optuna.samplers.TPESampler(seed=int(state))
 
 
@@ -220,12 +243,15 @@ def add_trials(
     seed: int,
     timeout: float | None = None,
 ) -> int:
-    """Run trials of ``study`` until ``n_trials`` of them are finished or running, counting the
-    trials of every worker that shares the journal; never more than ``n_trials`` are run.
+    """Run trials of ``study`` until its ``n_trials`` places are held by finished or running
+    trials, counting the trials of every worker that shares the journal; never more than
+    ``n_trials`` are run.
 
-    A trial that ``worker`` left running (its job was killed) is marked failed first: the same
-    worker never runs twice at once, so it cannot be in progress. Trials claimed by two workers
-    for the last place are settled by trial number: the later one is marked failed unrun.
+    A worker claims the lowest free place and asks for its trial under a lock, so places are
+    never claimed twice and each place's draw depends on the place only (:func:`_sampler`).
+    A trial that ``worker`` left running (its job was killed) is marked failed first, which
+    frees its place for the next claim: the same worker never runs twice at once, so it cannot
+    be in progress.
 
     Returns
     -------
@@ -237,18 +263,19 @@ def add_trials(
             study.tell(stale.number, state=TrialState.FAIL)
     started = time.monotonic()
     finished = 0
-    while _places_taken(study) < n_trials:
+    while True:
         if timeout is not None and time.monotonic() - started > timeout:
             log.info("%s: timeout of %s s reached", worker, timeout)
             break
-        place = _places_taken(study)
-        study.sampler = _sampler(seed, place, worker)
-        trial = study.ask()
-        trial.set_user_attr("worker", worker)
-        if _places_taken(study, before=trial.number) >= n_trials:
-            trial.set_user_attr("surplus", True)
-            study.tell(trial, state=TrialState.FAIL)
-            break
+        with _claims_locked(study):
+            taken = set(_places(study).values())
+            place = next((p for p in range(n_trials) if p not in taken), None)
+            if place is None:
+                break
+            study.sampler = _sampler(seed, place)
+            trial = study.ask()
+            trial.set_user_attr("worker", worker)
+            trial.set_user_attr("place", place)
         try:
             value = objective(trial)
         except optuna.TrialPruned as pruned:
@@ -258,10 +285,23 @@ def add_trials(
             study.tell(trial, state=TrialState.FAIL)
             raise
         else:
-            log.info("trial %d (%s): %.4f %s", trial.number, worker, value, trial.params)
+            log.info(
+                "trial %d, place %d (%s): %.4f %s", trial.number, place, worker, value, trial.params
+            )
             study.tell(trial, value)
         finished += 1
     return finished
+
+
+def best_trial(study: optuna.Study) -> optuna.trial.FrozenTrial:
+    """The complete trial with the highest value, ties going to the lowest place. Optuna's own
+    ``best_trial`` keeps the lowest trial number among equals (small folds often tie, e.g. at
+    F1 = 0), and numbers follow the order in which workers asked, or a re-run after a kill."""
+    places = _places(study)
+    complete = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    if not complete:
+        raise ValueError(f"study {study.study_name} has no complete trial")
+    return max(complete, key=lambda t: (t.value, -places[t.number]))
 
 
 def finished_trials(study: optuna.Study) -> pd.DataFrame:
@@ -309,7 +349,7 @@ def run_study(
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))
     log.info("study %s: %d of %d trials done", name, done, n_trials)
     add_trials(study, objective, n_trials, worker, settings.seed, timeout)
-    return study, parameters(optuna.trial.FixedTrial(study.best_params))
+    return study, parameters(optuna.trial.FixedTrial(best_trial(study).params))
 
 
 def _reporter(trial: optuna.Trial):

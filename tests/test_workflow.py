@@ -290,7 +290,8 @@ def test_workflow_lint_is_clean(pipeline_run):
 def test_leakage_comparison_sets_both_splits_side_by_side(pipeline_run):
     comparison = pd.read_csv(pipeline_run / "results/metrics/leakage.csv")
     per_fold = read_table(pipeline_run / "results/metrics/per_fold.parquet")
-    assert set(comparison["classifier"]) == {"baseline", *TINY_CONFIG["classifiers"]}
+    # every model but the LSTM, which a random frame split leaves windows of isolated frames
+    assert set(comparison["classifier"]) == {"baseline", *TINY_CONFIG["classifiers"]} - {"lstm"}
     for row in comparison[comparison["metric"] == "f1"].itertuples():
         for split in ("group_kfold", "random_frames"):
             folds = per_fold[

@@ -43,9 +43,10 @@ FIGURE_SIZES = {
     "face_examples": (14, 9),
     "au_time_series": (14, 16),
     "optuna_history": (11, 6),
-    "study": (8, 5),
     "leakage": (12, 6),
 }
+# Each study's own two figures (results/study/.../fold<k>/), drawn by Optuna.
+STUDY_FIGURE_SIZE = (8, 5)
 # Where the model an artist stands for is recorded (matplotlib's gid), for drawn_colours.
 _GID = "model:"
 TRUTH_COLOUR = "#222222"
@@ -729,9 +730,9 @@ def plot_study(study, model: str, label: str, paths) -> None:
             try:
                 fig = draw(study).figure
             except (ValueError, RuntimeError) as error:
-                fig = _figure("study")
+                fig = plt.figure(figsize=STUDY_FIGURE_SIZE, dpi=DPI)
                 _no_data(fig.subplots(), f"Optuna cannot draw this study's {kind}: {error}")
-        fig.set_size_inches(*FIGURE_SIZES["study"])
+        fig.set_size_inches(*STUDY_FIGURE_SIZE)
         ax = fig.axes[0]
         for side in ("left", "center", "right"):
             ax.set_title("", loc=side)  # Optuna's own title, replaced by one naming the study

@@ -276,6 +276,9 @@ def child(args) -> None:
         journal.unlink(missing_ok=True)
         run_study(dataset, folds, 0, model, settings, 1, journal, "bench", None, 1, params)
     print(f"learning seconds: {time.perf_counter() - start}")
+    # this process's own peak: wait4's ru_maxrss would also count the parent's memory before exec
+    peak = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)
+    print(f"peak RSS kB: {peak}")
 
 
 def learn(work: Path, fractions: list[float]) -> dict:
@@ -307,8 +310,9 @@ def learn(work: Path, fractions: list[float]) -> dict:
                 "--config",
                 str(work / "config.yaml"),
             ]
-            wall, rss, output = run(command, work)
+            wall, _, output = run(command, work)
             learning = float(re.search(r"learning seconds: (\S+)", output).group(1))
+            rss = int(re.search(r"peak RSS kB: (\d+)", output).group(1)) / 1024
             measured.setdefault((model, kind), []).append((rows, wall, learning, rss))
             print(
                 f"{rows:7d} frames  {model:16} {kind:5}  {wall:7.1f} s "

@@ -9,6 +9,8 @@ rule join_dataset:
         dataset="results/dataset/{extractor}.parquet",
     log:
         "logs/join_dataset/{extractor}.log",
+    benchmark:
+        "benchmarks/join_dataset/{extractor}.tsv"
     conda:
         "../envs/features.yaml"
     threads: 1
@@ -28,6 +30,8 @@ rule folds:
         folds="results/folds/{split}.parquet",
     log:
         "logs/folds/{split}.log",
+    benchmark:
+        "benchmarks/folds/{split}.tsv"
     conda:
         "../envs/learn.yaml"
     threads: 1

@@ -21,6 +21,8 @@ rule labels:
         labels="results/labels/{subject}.parquet",
     log:
         "logs/labels/{subject}.log",
+    benchmark:
+        "benchmarks/labels/{subject}.tsv"
     conda:
         "../envs/features.yaml"
     threads: 1

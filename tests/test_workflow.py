@@ -10,6 +10,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from PIL import Image
 from sklearn.metrics import accuracy_score, f1_score, precision_score, recall_score
 
@@ -280,6 +281,35 @@ def test_new_subject_extracts_only_its_own_features(pipeline_run, tmp_path):
     ]
     # what depends on the whole dataset runs again
     assert counts["join_dataset"] == 2 and counts["aggregate_metrics"] == 1
+
+
+# The jobs that read every fold's metrics or the run's provenance (which hashes the config).
+WHOLE_RUN_RULES = {
+    "provenance",
+    "aggregate_metrics",
+    "plot_metrics",
+    "plot_data",
+    "leakage_comparison",
+    "all",
+}
+
+
+def test_new_classifier_params_rerun_only_that_classifier(pipeline_run, tmp_path):
+    workdir = tmp_path / "work"
+    shutil.copytree(pipeline_run, workdir, symlinks=True)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    config["classifiers"]["knn"]["params"]["n_neighbors"] = 5
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    result = snakemake(workdir, "--dry-run")
+    counts = job_counts(result.stdout)
+    folds = TINY_CONFIG["evaluation"]["k"]
+    # each fold of both splits of the leakage comparison, and the model fitted on every subject
+    assert counts.pop("classify_knn") == 2 * folds
+    assert counts.pop("fit_final_knn") == 1
+    assert set(counts) <= WHOLE_RUN_RULES
+    scheduled = re.findall(r"output: (results/(?:predictions|models)/\S+)", result.stdout)
+    assert scheduled and all("/knn/" in path for path in scheduled)
 
 
 def test_workflow_lint_is_clean(pipeline_run):

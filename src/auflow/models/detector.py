@@ -25,6 +25,12 @@ from auflow.models.classic import make_classifier
 
 log = logging.getLogger(__name__)
 
+# Classifiers whose fit on a matrix of labels (one column per AU) makes, column by column, the
+# same model as one fit per AU, for a fraction of the work: k nearest neighbours are searched once
+# for all AUs instead of once per AU (the search is all of KNN's cost). Not the trees: a
+# multi-output tree chooses its splits for all AUs together, which is another model.
+MULTI_OUTPUT = {"knn"}
+
 
 def positive_scores(model, features: np.ndarray) -> np.ndarray:
     """(n,) float64 scores, larger = more likely positive: P(class 1) where the model gives
@@ -123,7 +129,9 @@ class AUDetector(BaseEstimator):
 
     Attributes
     ----------
-    estimators_ : list of fitted pipelines, one per AU.
+    estimators_ : list of fitted pipelines, one per AU; None for an AU of a multi-output fit.
+    shared_ : the one pipeline fitted on all AUs' labels (classifiers in :data:`MULTI_OUTPUT`,
+        occurrence target), else None.
     thresholds_ : (n_aus,) float64 decision thresholds on :meth:`decision_function`.
     smoothing_ : (n_aus,) int64 smoothing widths.
     tuned_ : (n_aus,) bool, whether the threshold was tuned (else the model's own cut).
@@ -193,11 +201,16 @@ class AUDetector(BaseEstimator):
         inner = None
         if self.target == "occurrence" and self.tune_threshold and len(set(groups)) >= 2:
             inner = inner_group_splits(groups, self.inner_splits, self.random_state)
-        # Threads: the learners release the GIL in their numeric cores, and a process pool would
-        # cost more to start and to copy the features into than a small fold takes to fit.
-        fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(
-            delayed(self._fit_au)(X, Y[:, column], groups, inner) for column in range(len(self.aus))
-        )
+        self.shared_ = None
+        if self._multi_output():
+            fitted = self._fit_multi_output(X, Y, groups, inner)
+        else:
+            # Threads: the learners release the GIL in their numeric cores, and a process pool
+            # would cost more to start and to copy the features into than a small fold takes.
+            fitted = Parallel(n_jobs=self.n_jobs, prefer="threads")(
+                delayed(self._fit_au)(X, Y[:, column], groups, inner)
+                for column in range(len(self.aus))
+            )
         self.estimators_ = [estimator for estimator, _, _, _ in fitted]
         self.thresholds_ = np.array([t for _, t, _, _ in fitted], dtype=np.float64)
         self.smoothing_ = np.array([w for _, _, w, _ in fitted], dtype=np.int64)
@@ -240,6 +253,40 @@ class AUDetector(BaseEstimator):
         """Every inner split has both classes to train on, and the validation frames positives."""
         return all(len(np.unique(labels[train])) == 2 for train, _ in inner) and bool(labels.any())
 
+    def _multi_output(self) -> bool:
+        # scikit-learn takes a one-column label matrix for one output, with a warning
+        shareable = self.target == "occurrence" and len(self.aus) > 1
+        return shareable and isinstance(self.classifier, str) and self.classifier in MULTI_OUTPUT
+
+    def _fit_multi_output(self, X, Y, groups, inner):
+        """What :meth:`_fit_au` gives for every AU, from one fit on all AUs' labels per inner
+        split and one final fit: the same models, the work shared (see :data:`MULTI_OUTPUT`)."""
+        labels = np.column_stack([self._labels(Y[:, c]) for c in range(len(self.aus))])
+        constant = [len(np.unique(labels[:, c])) == 1 for c in range(len(self.aus))]
+        tunable = [
+            inner is not None and not constant[c] and self._learnable(labels[:, c], inner)
+            for c in range(len(self.aus))
+        ]
+        scores = np.empty(labels.shape)
+        if any(tunable):
+            for train, validation in inner:
+                model = self._fit_one(X[train], labels[train])
+                scores[validation] = _output_scores(model, X[validation])
+        self.shared_ = self._fit_one(X, labels) if not all(constant) else None
+        fitted = []
+        for column in range(len(self.aus)):
+            if constant[column]:
+                fitted.append((_Constant().fit(X, labels[:, column]), 0.5, 1, False))
+                continue
+            threshold, width = None, 1
+            if tunable[column]:
+                threshold, width = self._choose_cut(
+                    scores[:, column], labels[:, column], groups, inner
+                )
+            tuned = threshold is not None
+            fitted.append((None, 0.5 if threshold is None else threshold, width, tuned))
+        return fitted
+
     def _tune(self, X, labels, groups, inner):
         """(threshold, width) maximising F1 over the pooled out-of-split scores of the inner
         validation subjects; (None, 1) when no inner model tells its validation frames apart."""
@@ -247,6 +294,10 @@ class AUDetector(BaseEstimator):
         for train, validation in inner:
             model = self._fit_one(X[train], labels[train])
             scores[validation] = positive_scores(model, X[validation])
+        return self._choose_cut(scores, labels, groups, inner)
+
+    def _choose_cut(self, scores, labels, groups, inner):
+        """:meth:`_tune` once the inner validation scores are known."""
         if all(np.ptp(scores[validation]) == 0 for _, validation in inner):
             # no inner model ranks its validation frames: nothing to choose a cut from
             log.info("threshold not tuned: inner validation scores are constant")
@@ -265,9 +316,10 @@ class AUDetector(BaseEstimator):
                 best = (f1, threshold, width)
         return best[1], best[2]
 
-    def _scores(self, X, groups, column):
+    def _scores(self, X, groups, column, shared=None):
         model = self.estimators_[column]
-        scores = positive_scores(model, X)
+        # an AU of a multi-output fit has no model of its own, only a column of the shared one
+        scores = shared[:, column] if model is None else positive_scores(model, X)
         return smooth_scores(scores, groups, int(self.smoothing_[column]))
 
     def decision_function(self, X, groups=None) -> np.ndarray:
@@ -277,7 +329,10 @@ class AUDetector(BaseEstimator):
         X = np.asarray(X, dtype=np.float32)
         if self.target == "intensity":
             return np.column_stack([self._occurrence_probability(m, X) for m in self.estimators_])
-        return np.column_stack([self._scores(X, groups, c) for c in range(len(self.aus))])
+        shared = None
+        if getattr(self, "shared_", None) is not None:
+            shared = _output_scores(self.shared_, X)
+        return np.column_stack([self._scores(X, groups, c, shared) for c in range(len(self.aus))])
 
     def _occurrence_probability(self, model, X):
         if hasattr(model, "predict_proba"):
@@ -301,6 +356,21 @@ class AUDetector(BaseEstimator):
             raise ValueError("predict_intensity needs a detector fitted with target='intensity'")
         X = np.asarray(X, dtype=np.float32)
         return np.column_stack([m.predict(X).astype(np.float64) for m in self.estimators_])
+
+
+def _output_scores(model, features: np.ndarray) -> np.ndarray:
+    """(n, n_outputs) :func:`positive_scores` of a model fitted on a matrix of 0/1 labels."""
+    probabilities = model.predict_proba(features)
+    columns = []
+    for classes, probability in zip(model.classes_, probabilities, strict=True):
+        classes = list(classes)
+        if 1 not in classes:
+            columns.append(np.zeros(len(features)))
+        elif len(classes) == 1:
+            columns.append(np.ones(len(features)))
+        else:
+            columns.append(probability[:, classes.index(1)].astype(np.float64))
+    return np.column_stack(columns)
 
 
 class _Constant(BaseEstimator):

@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from auflow.workflow import job_counts
+
 REPO = Path(__file__).resolve().parents[1]
 DISFA_SUBJECTS = 27
 DISFA_FRAMES = 4845
@@ -112,18 +114,6 @@ def benchmarks(work: Path) -> dict[str, dict]:
         rss = row["max_rss"]
         entry["max_rss_mb"] = max(entry["max_rss_mb"], float(rss) if rss != "NA" else 0.0)
     return rules
-
-
-def job_counts(dry_run: str) -> dict[str, int]:
-    table = dry_run.split("Job stats:", 1)[1] if "Job stats:" in dry_run else ""
-    counts = {}
-    for line in table.splitlines()[3:]:
-        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    counts.pop("total", None)
-    return counts
 
 
 def extraction(work: Path, subjects: int) -> dict:

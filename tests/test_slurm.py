@@ -21,6 +21,7 @@ import pandas as pd
 import pytest
 
 from auflow.io.parquet import read_table
+from auflow.workflow import job_counts
 
 from conftest import REPO, SNAKEFILE, make_workdir, snakemake
 
@@ -144,19 +145,6 @@ def snakemake_on_slurm(
     return SlurmRun(workdir, process.returncode, output, run_id.group(1), submitted)
 
 
-def scheduled_jobs(output: str) -> dict[str, int]:
-    """The 'Job stats' table Snakemake prints before it starts: rule -> number of jobs."""
-    table = output.split("Job stats:", 1)[1].splitlines()[3:]
-    counts = {}
-    for line in table:
-        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    counts.pop("total")
-    return counts
-
-
 def accounting(cluster: SlurmCluster, run_id: str) -> dict[str, dict[str, str]]:
     """slurmdbd's record of the run's jobs: SLURM job id -> State, ExitCode, Comment."""
     text = cluster.command(
@@ -176,7 +164,7 @@ def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
 
 
 def test_every_job_is_submitted_to_slurm_and_writes_its_slurm_log(slurm_run):
-    scheduled = scheduled_jobs(slurm_run.output)
+    scheduled = job_counts(slurm_run.output)
     # `all` only collects the targets: Snakemake finishes it itself, as a local rule
     assert scheduled.pop("all") == 1
     submitted_rules = [rule for rule, _ in slurm_run.submitted.values()]

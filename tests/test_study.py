@@ -25,17 +25,24 @@ def run_worker(journal: str, n_trials: int, worker: str) -> None:
     add_trials(open_study(journal, "shared"), slow_objective, n_trials, worker, seed=0)
 
 
-def test_two_workers_share_one_journal_and_stop_at_the_total(tmp_path):
-    journal = str(tmp_path / "journal.log")
+def run_worker_processes(target, journal: str, n_trials: int, n_workers: int = 2) -> None:
+    """Run ``target(journal, n_trials, "worker<i>")`` in ``n_workers`` processes at once, as
+    Snakemake runs study_worker jobs, and check that each one ended well."""
     context = multiprocessing.get_context("spawn")
     workers = [
-        context.Process(target=run_worker, args=(journal, 12, f"worker{i}")) for i in range(2)
+        context.Process(target=target, args=(journal, n_trials, f"worker{i}"))
+        for i in range(n_workers)
     ]
     for process in workers:
         process.start()
     for process in workers:
         process.join(timeout=120)
         assert process.exitcode == 0
+
+
+def test_two_workers_share_one_journal_and_stop_at_the_total(tmp_path):
+    journal = str(tmp_path / "journal.log")
+    run_worker_processes(run_worker, journal, 12)
     study = open_study(journal, "shared")
     finished = [t for t in study.trials if t.state in FINISHED]
     assert len(finished) == 12
@@ -105,15 +112,7 @@ def test_each_place_draws_alike_whichever_worker_runs_it_and_ties_go_to_the_firs
     add_trials(alone, flat_objective, 6, "gather", seed=0)
 
     journal = str(tmp_path / "shared.log")
-    context = multiprocessing.get_context("spawn")
-    workers = [
-        context.Process(target=run_flat_worker, args=(journal, 6, f"worker{i}")) for i in range(2)
-    ]
-    for process in workers:
-        process.start()
-    for process in workers:
-        process.join(timeout=120)
-        assert process.exitcode == 0
+    run_worker_processes(run_flat_worker, journal, 6)
     shared = open_study(journal, "flat")
 
     def drawn(study: optuna.Study) -> dict[int, float]:

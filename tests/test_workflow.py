@@ -18,26 +18,12 @@ from auflow.demo import DISFA_AUS, generate_demo_dataset
 from auflow.features.descriptors import make_extractor
 from auflow.io.images import load_faces
 from auflow.io.parquet import read_metadata, read_table
+from auflow.workflow import job_counts
 
 from conftest import TINY, TINY_CONFIG, snakemake
 
 AU_COLUMNS = [f"AU{au:02d}" for au in DISFA_AUS]
 EXTRACTOR = TINY_CONFIG["features"]["extractors"][0]
-
-
-def job_counts(dry_run_output: str) -> dict[str, int]:
-    """The 'Job stats' table of a dry run: rule name -> number of jobs."""
-    counts = {}
-    if "Job stats:" not in dry_run_output:
-        return counts
-    table = dry_run_output.split("Job stats:", 1)[1]
-    for line in table.splitlines()[3:]:
-        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
-        if not match:
-            break
-        counts[match.group(1)] = int(match.group(2))
-    counts.pop("total", None)
-    return counts
 
 
 def test_feature_shards_cover_every_frame_once(pipeline_run):

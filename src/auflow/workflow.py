@@ -1,4 +1,5 @@
-"""What the workflow shares: logging into a rule's log file, and a summary of failed jobs."""
+"""What the workflow shares: logging into a rule's log file, a summary of failed jobs, and the
+job counts Snakemake prints (read by the tests and the benchmarks)."""
 
 from __future__ import annotations
 
@@ -135,3 +136,18 @@ def save_detector(detector, smk, training, model: str, directory) -> None:
         model=model,
     )
     save_model(detector, directory, manifest)
+
+
+def job_counts(output: str) -> dict[str, int]:
+    """The 'Job stats' table Snakemake prints before it runs (or with ``--dry-run``): rule ->
+    number of jobs, without the total; empty when there is no table (nothing to do)."""
+    if "Job stats:" not in output:
+        return {}
+    counts = {}
+    for line in output.split("Job stats:", 1)[1].splitlines()[3:]:
+        match = re.fullmatch(r"\s*(\w+)\s+(\d+)\s*", line)
+        if not match:
+            break
+        counts[match.group(1)] = int(match.group(2))
+    counts.pop("total", None)
+    return counts

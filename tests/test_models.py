@@ -288,6 +288,55 @@ def test_no_test_frame_reaches_a_study_trial():
     assert seen and all(not ids_ & set(range(300, 400)) for ids_ in seen)
 
 
+def test_a_study_trial_fits_once_per_inner_split_and_scores_the_best_pooled_cut():
+    import optuna
+    from sklearn.metrics import precision_recall_curve
+
+    from auflow.study import inner_folds, objective_for
+    from auflow.models.train import split_fold
+
+    rng = np.random.default_rng(3)
+    features, intensity = separable_problem(seed=3, n=480)
+    features[:, 0] += rng.normal(scale=0.8, size=480)  # not separable: the cut matters
+    subjects = ("s1", "s2", "s3", "s4", "s5", "s6")
+    dataset, folds = dataset_of(features, intensity, subjects=subjects)
+    settings = EvaluationSettings(aus=(12,), inner_splits=3)
+    fits = []
+    original = AUDetector.fit
+
+    def recording_fit(self, X, Y, groups):
+        fits.append(self.tune_threshold)
+        return original(self, X, Y, groups)
+
+    AUDetector.fit = recording_fit
+    try:
+        objective, _ = objective_for(dataset, folds, 5, "svm_linear", settings)
+        value = objective(optuna.trial.FixedTrial({"C": 0.05}))
+    finally:
+        AUDetector.fit = original
+    # one untuned fit per inner split, none nested inside them
+    assert fits == [False, False, False]
+
+    # the same scores, computed here: untuned detectors on each inner split of fold 5's
+    # training subjects, then the best F1 over every threshold of the pooled scores
+    train, _ = split_fold(dataset, folds, 5)
+    train = train.drop(columns="fold")
+    parts = inner_folds(train, 3, settings.seed)
+    truth, scores = [], []
+    for part in range(3):
+        inner_train, inner_validation = split_fold(train, parts, part)
+        detector = AUDetector("svm_linear", {"C": 0.05, "class_weight": "balanced"}, aus=(12,))
+        detector.set_params(tune_threshold=False)
+        columns = [f"f{i}" for i in range(6)]
+        detector.fit(inner_train[columns], inner_train[["AU12"]], inner_train["subject"])
+        scores.append(detector.decision_function(inner_validation[columns])[:, 0])
+        truth.append(inner_validation["AU12"].to_numpy() >= 2)
+    precision, recall, _ = precision_recall_curve(np.concatenate(truth), np.concatenate(scores))
+    f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0)
+    assert value == pytest.approx(f1.max(), abs=1e-12)
+    assert 0.3 < value < 1
+
+
 def test_memorised_labels_are_not_predictable_across_subjects():
     # Labels drawn at random per frame: only a model that saw the test frames could predict them.
     # 1-nearest-neighbour memorises perfectly, so any leak of a test frame into a fit shows as

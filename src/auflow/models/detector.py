@@ -109,6 +109,29 @@ def best_f1_cut(occurrence: np.ndarray, scores: np.ndarray) -> tuple[float, floa
     return float((sorted_scores[best] + below) / 2), float(f1[best])
 
 
+def choose_cut(scores, labels, groups, widths) -> tuple[float, int, float]:
+    """The smoothing width and threshold that maximise F1 over pooled out-of-sample scores.
+
+    Parameters
+    ----------
+    scores : (n,) float scores of frames the model did not learn from.
+    labels : (n,) 0/1 truth, with at least one positive.
+    groups : (n,) subject of each row; a subject's rows contiguous and in frame order.
+    widths : candidate smoothing widths (odd); each is tried, the best kept.
+
+    Returns
+    -------
+    (threshold, width, f1): the threshold on the scores smoothed with ``width``, and the F1 that
+    cut gives on these frames.
+    """
+    best = (-1.0, 0.0, 1)
+    for width in widths:
+        threshold, f1 = best_f1_cut(labels, smooth_scores(scores, groups, int(width)))
+        if f1 > best[0]:
+            best = (f1, threshold, int(width))
+    return best[1], best[2], best[0]
+
+
 class AUDetector(BaseEstimator):
     """Per-AU detectors of one kind, with thresholds (and smoothing) tuned on training subjects.
 
@@ -302,19 +325,10 @@ class AUDetector(BaseEstimator):
             # no inner model ranks its validation frames: nothing to choose a cut from
             log.info("threshold not tuned: inner validation scores are constant")
             return None, 1
-        best = (-1.0, None, 1)
-        for width in self.smoothing:
-            smoothed = scores
-            if width > 1:
-                smoothed = np.empty_like(scores)
-                for _, validation in inner:
-                    smoothed[validation] = smooth_scores(
-                        scores[validation], groups[validation], width
-                    )
-            threshold, f1 = best_f1_cut(labels, smoothed)
-            if f1 > best[0]:
-                best = (f1, threshold, width)
-        return best[1], best[2]
+        # every subject is in one inner validation part, so smoothing per subject over the
+        # pooled scores is smoothing within each part
+        threshold, width, _ = choose_cut(scores, labels, groups, self.smoothing)
+        return threshold, width
 
     def _scores(self, X, groups, column, shared=None):
         model = self.estimators_[column]

@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.evaluation.splits import inner_group_splits
-from auflow.models.detector import best_f1_cut, smooth_scores
+from auflow.models.detector import choose_cut, smooth_scores
 
 log = logging.getLogger(__name__)
 
@@ -559,14 +559,11 @@ class LSTMDetector(BaseEstimator):
             if not truth.any() or np.ptp(scores[:, column]) == 0:
                 log.info("AU%02d: threshold not tuned (no positives or constant scores)", au)
                 continue
-            best = (-1.0, 0.5, 1)
-            for width in self.smoothing:
-                smoothed = smooth_scores(scores[:, column], groups[held_out], int(width))
-                threshold, f1 = best_f1_cut(truth, smoothed)
-                if f1 > best[0]:
-                    best = (f1, threshold, int(width))
-            self.thresholds_[column] = best[1]
-            self.smoothing_[column] = best[2]
+            threshold, width, _ = choose_cut(
+                scores[:, column], truth, groups[held_out], self.smoothing
+            )
+            self.thresholds_[column] = threshold
+            self.smoothing_[column] = width
             self.tuned_[column] = True
 
     def _raw_scores(self, padded, rows, which) -> np.ndarray:

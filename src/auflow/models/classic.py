@@ -15,6 +15,8 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVC, LinearSVC
 from sklearn.tree import DecisionTreeClassifier
 
+from auflow.models.linear_svm import LinearSVM
+
 
 def _adaboost_rf(random_state=None, n_estimators=10, rf_estimators=20, **rf_params):
     forest = RandomForestClassifier(
@@ -36,7 +38,9 @@ def _adaboost_bagging(random_state=None, n_estimators=10, bagging_estimators=20)
 # name -> (builder taking the config params, whether it takes random_state)
 CLASSIFIERS = {
     "logistic_regression": (LogisticRegression, True),
-    "svm_linear": (LinearSVC, True),
+    # LinearSVC's model (squared hinge, L2), solved for every AU at once (auflow.models.linear_svm)
+    "svm_linear": (LinearSVM, False),
+    "svm_linear_liblinear": (LinearSVC, True),  # the same model by liblinear, one AU at a time
     "svm_linear_seed": (_svc_linear, True),
     "random_forest": (RandomForestClassifier, True),
     "decision_tree": (DecisionTreeClassifier, True),

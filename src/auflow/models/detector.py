@@ -27,9 +27,10 @@ log = logging.getLogger(__name__)
 
 # Classifiers whose fit on a matrix of labels (one column per AU) makes, column by column, the
 # same model as one fit per AU, for a fraction of the work: k nearest neighbours are searched once
-# for all AUs instead of once per AU (the search is all of KNN's cost). Not the trees: a
-# multi-output tree chooses its splits for all AUs together, which is another model.
-MULTI_OUTPUT = {"knn"}
+# for all AUs instead of once per AU (the search is all of KNN's cost); the linear SVM makes its
+# passes over the frames for all AUs together. Not the trees: a multi-output tree chooses its
+# splits for all AUs together, which is another model.
+MULTI_OUTPUT = {"knn", "svm_linear"}
 
 
 def positive_scores(model, features: np.ndarray) -> np.ndarray:
@@ -307,7 +308,9 @@ class AUDetector(BaseEstimator):
                     scores[:, column], labels[:, column], groups, inner
                 )
             tuned = threshold is not None
-            fitted.append((None, 0.5 if threshold is None else threshold, width, tuned))
+            if threshold is None:  # the cut of the model's own predict, on probabilities or margins
+                threshold = 0.5 if hasattr(self.shared_, "predict_proba") else 0.0
+            fitted.append((None, threshold, width, tuned))
         return fitted
 
     def _tune(self, X, labels, groups, inner):
@@ -374,6 +377,8 @@ class AUDetector(BaseEstimator):
 
 def _output_scores(model, features: np.ndarray) -> np.ndarray:
     """(n, n_outputs) :func:`positive_scores` of a model fitted on a matrix of 0/1 labels."""
+    if not hasattr(model, "predict_proba"):  # margins, one column per output
+        return np.asarray(model.decision_function(features), dtype=np.float64)
     probabilities = model.predict_proba(features)
     columns = []
     for classes, probability in zip(model.classes_, probabilities, strict=True):

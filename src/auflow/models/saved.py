@@ -57,6 +57,7 @@ PACKAGES = (
 TRUSTED_TYPES = (
     "auflow.models.detector.AUDetector",
     "auflow.models.detector._Constant",
+    "auflow.models.linear_svm.LinearSVM",
     "imblearn.pipeline.Pipeline",
     "imblearn.over_sampling._smote.base.SMOTE",
     "sklearn.tree._tree.Tree",

@@ -1,0 +1,215 @@
+"""A linear SVM for many frames and several AUs at once: LinearSVC's model, another solver.
+
+The model is scikit-learn's ``LinearSVC`` default: the L2-regularised squared hinge loss
+
+    min_w  1/2 |w|^2 + sum_i c_i max(0, 1 - y_i w.x_i)^2,    y_i in {-1, +1},
+
+with the intercept as one more feature of constant value ``intercept_scaling`` whose weight is
+regularised like the others (as liblinear does), and ``c_i = C * class weight of y_i``. The
+objective is strictly convex, so it has one minimum, whatever finds it.
+
+liblinear finds it one AU at a time, with its own sparse copy of the features (16 bytes a value),
+by a trust-region Newton method whose inner conjugate gradients need hundreds of passes over the
+frames on face features (they are strongly correlated). Here the features are few (hundreds) and
+the frames many, so :class:`LinearSVM` keeps each output's generalised Hessian
+``I + 2 X_a' D X_a`` (``X_a`` the frames inside the margin) as a matrix and takes exact Newton
+steps (a Cholesky solve), with a backtracking line search. Between steps only frames that enter
+or leave the margin change the Hessian, so it is updated by those rows alone; the first Hessian
+of every output comes from one Gram matrix of all frames shared by all outputs. The products
+with all frames (margins, gradients) are made for every output at once. A column stops when its
+gradient norm has fallen below ``tol`` times its first one (liblinear's primal criterion).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+import scipy.linalg
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils.validation import check_is_fitted
+
+log = logging.getLogger(__name__)
+
+ARMIJO = 1e-4
+FLAT = 1e-7
+
+
+class LinearSVM(ClassifierMixin, BaseEstimator):
+    """L2-regularised squared-hinge linear SVM, one or several binary outputs per fit.
+
+    Parameters
+    ----------
+    C : float, default 1.0
+        Cost of a margin violation (as in ``LinearSVC``).
+    class_weight : None, "balanced" or {0: w0, 1: w1}, default None
+        "balanced" weighs each class of each output by ``n / (2 * its count)``.
+    tol : float, default 1e-6
+        Stop a column when its gradient norm is below ``tol`` times its initial one.
+    max_iter : int, default 100
+        Most Newton steps.
+    intercept_scaling : float, default 1.0
+        Value of the constant feature whose weight is the intercept.
+
+    Attributes
+    ----------
+    classes_ : (2,) array for one output, else a list of one such array per output.
+    coef_ : (1, n_features) or (n_outputs, n_features) float64.
+    intercept_ : (1,) or (n_outputs,) float64.
+    n_iter_ : int, Newton steps taken by the slowest column.
+    """
+
+    def __init__(self, C=1.0, class_weight=None, tol=1e-6, max_iter=100, intercept_scaling=1.0):
+        self.C = C
+        self.class_weight = class_weight
+        self.tol = tol
+        self.max_iter = max_iter
+        self.intercept_scaling = intercept_scaling
+
+    def fit(self, X, y):
+        """Fit on ``X`` (n, n_features) and 0/1 labels ``y``: (n,) or (n, n_outputs)."""
+        X = np.asarray(X, dtype=np.float32)
+        y = np.asarray(y)
+        single = y.ndim == 1
+        labels = y.reshape(len(y), -1)
+        if len(labels) != len(X):
+            raise ValueError(f"X has {len(X)} rows but y has {len(labels)}")
+        if not np.isin(labels, (0, 1)).all():
+            raise ValueError("LinearSVM takes 0/1 labels")
+        if self.C <= 0:
+            raise ValueError(f"C must be positive, got {self.C}")
+        signs = np.where(labels == 1, 1.0, -1.0).astype(np.float32)
+        costs = (self.C * self._weights(labels)).astype(np.float32)
+        features = np.empty((len(X), X.shape[1] + 1), np.float32)
+        features[:, :-1] = X
+        features[:, -1] = self.intercept_scaling
+        weights, self.n_iter_ = _newton(features, signs, costs, self.tol, self.max_iter)
+        self.coef_ = weights[:-1].T.copy()
+        self.intercept_ = weights[-1] * self.intercept_scaling
+        classes = [np.unique(column) for column in labels.T]
+        self.classes_ = classes[0] if single else classes
+        self.n_features_in_ = X.shape[1]
+        return self
+
+    def _weights(self, labels: np.ndarray) -> np.ndarray:
+        """(n, n_outputs) class weight of each frame in each output."""
+        if self.class_weight is None:
+            return np.ones(labels.shape)
+        if self.class_weight == "balanced":
+            n = len(labels)
+            positives = labels.sum(axis=0)
+            # an output without one of the classes has no frame to weigh for it
+            weight_1 = n / (2 * np.maximum(positives, 1))
+            weight_0 = n / (2 * np.maximum(n - positives, 1))
+            return np.where(labels == 1, weight_1, weight_0)
+        if isinstance(self.class_weight, dict):
+            return np.where(labels == 1, self.class_weight.get(1, 1.0), self.class_weight.get(0, 1.0))
+        raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
+
+    def decision_function(self, X) -> np.ndarray:
+        """Signed distances to the margin: (n,) for one output, (n, n_outputs) for several."""
+        check_is_fitted(self, "coef_")
+        scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        return scores[:, 0] if isinstance(self.classes_, np.ndarray) else scores
+
+    def predict(self, X) -> np.ndarray:
+        scores = self.decision_function(X)
+        return (scores >= 0).astype(np.int64)
+
+
+def _objective(weights, margins, signs, costs) -> np.ndarray:
+    """(n_outputs,) objective of each column, given its margins ``X @ w``."""
+    slack = np.maximum(0.0, 1.0 - signs * margins, dtype=np.float64)
+    return 0.5 * np.einsum("ij,ij->j", weights, weights) + np.einsum("ij,ij->j", costs, slack**2)
+
+
+def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
+    """(n_features, n_outputs) float64 minimiser of every column's objective, and the steps."""
+    n_outputs = signs.shape[1]
+    weights = np.zeros((X.shape[1], n_outputs))
+    margins = np.zeros(signs.shape, np.float32)
+    active = np.ones(signs.shape, bool)  # at w = 0 every frame is inside the margin
+    hessians = _first_hessians(X, signs, costs)
+    first = None
+    converged = np.zeros(n_outputs, bool)
+    steps = 0
+    for steps in range(1, max_iter + 1):
+        scale = np.where(active, costs, 0.0).astype(np.float32)  # D of the generalised Hessian
+        gradient = weights + 2.0 * (X.T @ (scale * (margins - signs)))
+        norms = np.linalg.norm(gradient, axis=0)
+        if first is None:
+            first = np.maximum(norms, np.finfo(np.float64).tiny)
+        converged |= norms <= tol * first
+        todo = np.flatnonzero(~converged)
+        if len(todo) == 0:
+            break
+        direction = np.column_stack(
+            [
+                scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessians[j]), -gradient[:, j])
+                for j in todo
+            ]
+        )
+        before = _objective(weights[:, todo], margins[:, todo], signs[:, todo], costs[:, todo])
+        slope = np.einsum("ij,ij->j", gradient[:, todo], direction)
+        # The gradient is summed in float32: once the Newton step promises less than float32
+        # rounding of the objective, the minimum is reached as closely as it can be measured.
+        flat = -slope <= FLAT * before
+        converged[todo[flat]] = True
+        if flat.all():
+            break
+        todo, direction, before, slope = todo[~flat], direction[:, ~flat], before[~flat], slope[~flat]
+        moves = X @ direction.astype(np.float32)
+        step = np.ones(len(todo))
+        pending = np.ones(len(todo), bool)
+        for _ in range(30):  # backtracking: halve each column's step until it descends enough
+            trial_weights = weights[:, todo] + step * direction
+            trial_margins = margins[:, todo] + step * moves
+            after = _objective(trial_weights, trial_margins, signs[:, todo], costs[:, todo])
+            pending &= after > before + ARMIJO * step * slope
+            if not pending.any():
+                break
+            step = np.where(pending, step / 2, step)
+        weights[:, todo] += step * direction
+        # margins anew from the weights, so float32 rounding does not pile up over the steps
+        margins[:, todo] = X @ weights[:, todo].astype(np.float32)
+        for j in todo:
+            now = signs[:, j] * margins[:, j] < 1
+            _update_hessian(hessians[j], X, costs[:, j], active[:, j], now)
+            active[:, j] = now
+    else:
+        warnings.warn(
+            f"LinearSVM: {int((~converged).sum())} output(s) not converged after {max_iter} Newton steps",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
+    return weights, steps
+
+
+def _first_hessians(X, signs, costs) -> list[np.ndarray]:
+    """Each output's Hessian with every frame inside the margin, ``I + 2 X' diag(c) X``: its
+    costs take two values (one per class), so it is one Gram matrix of all frames, shared, plus
+    the Gram matrix of the output's positive frames."""
+    gram = X.T @ X  # float32 BLAS; the Cholesky solves run in float64
+    identity = np.eye(X.shape[1])
+    hessians = []
+    for j in range(signs.shape[1]):
+        positive = signs[:, j] > 0
+        cost_1 = costs[positive, j][0] if positive.any() else 0.0
+        cost_0 = costs[~positive, j][0] if (~positive).any() else 0.0
+        rows = X[positive]
+        hessian = 2.0 * cost_0 * gram.astype(np.float64)
+        hessian += 2.0 * (cost_1 - cost_0) * (rows.T @ rows)
+        hessians.append(hessian + identity)
+    return hessians
+
+
+def _update_hessian(hessian, X, costs, was, now) -> None:
+    """Add the frames that entered the margin to ``hessian`` and take out those that left."""
+    changed = np.flatnonzero(was != now)
+    if len(changed) == 0:
+        return
+    rows = X[changed]
+    signed = np.where(now[changed], 2.0, -2.0) * costs[changed]
+    hessian += (rows * signed[:, None].astype(np.float32)).T @ rows

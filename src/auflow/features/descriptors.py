@@ -453,8 +453,18 @@ def _row_cell_sums(image: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
     )
 
 
+HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+# cv2.phase's polynomial arctangent is within 0.0096 degree of numpy's float64 one for gradients
+# above 1e-8 (measured on 2 million random gradients from 1e-8 to 1); near 1e-12 its guard
+# against division by zero dominates and it is off by degrees. Pixels closer than this margin
+# to a bin edge, or with such a small gradient, are binned again from the float64 angle, as
+# skimage computes it.
+_PHASE_MARGIN_DEG = 0.05
+_PHASE_MIN_MAGNITUDE = 1e-8
+
+
 class Hog(_Extractor):
-    """skimage's histogram of oriented gradients on a fixed grid of cells.
+    """Histogram of oriented gradients on a fixed grid of cells, equal to skimage's ``hog``.
 
     Parameters
     ----------
@@ -464,12 +474,27 @@ class Hog(_Extractor):
         centre-cropped to a whole number of cells, so the feature count does not depend on the
         face size.
     cells_per_block : [rows, cols], default (2, 2)
-    block_norm : str, default "L2-Hys"
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default "L2-Hys"
 
     Output
     ------
     ``(rows - br + 1) * (cols - bc + 1) * br * bc * orientations`` features in skimage's order,
     named ``hog_b{block row}_{block col}_c{cell row}_{cell col}_o{orientation bin}``.
+
+    Notes
+    -----
+    Computes what ``skimage.feature.hog(face, orientations, pixels_per_cell, cells_per_block,
+    block_norm, feature_vector=True)`` returns for each centre-cropped face (skimage 0.26), on
+    a batch of faces at once and about 10x faster: central differences with zero gradient on
+    the crop's border rows and columns; the unsigned orientation ``degrees(arctan2(g_row,
+    g_col)) % 180``, in bin ``i`` if ``180 / orientations * i <= angle < 180 / orientations
+    * (i + 1)`` (computed in float64; an angle at or above the last edge, possible only by
+    rounding, counts in no bin, as in skimage); each cell's histogram of gradient magnitudes
+    divided by the cell's pixel count; and each block normalised with skimage's formulas and
+    ``eps = 1e-5``. Bins come from OpenCV's fast arctangent, except near a bin edge where the
+    float64 angle decides, so every pixel lands in skimage's bin. Magnitudes are float32 and
+    cell sums float64 where skimage has float64 magnitudes and float32 sums: features differ
+    by float32 rounding, at most ~1e-6 (tested).
     """
 
     def __init__(self, orientations=9, grid=8, cells_per_block=(2, 2), block_norm="L2-Hys"):
@@ -485,6 +510,10 @@ class Hog(_Extractor):
             raise ValueError(f"cells_per_block {self.cells_per_block} exceeds grid {self.grid}")
         if int(self.orientations) != self.orientations or self.orientations < 1:
             raise ValueError(f"orientations must be a positive integer, got {self.orientations}")
+        if self.block_norm not in HOG_BLOCK_NORMS:
+            raise ValueError(
+                f"block_norm must be one of {', '.join(HOG_BLOCK_NORMS)}, got {self.block_norm!r}"
+            )
 
     def _names(self) -> list[str]:
         (rows, cols), (br, bc) = self.grid_, self.cells_per_block_
@@ -498,23 +527,96 @@ class Hog(_Extractor):
         ]
 
     def _transform(self, faces, out):
-        from skimage.feature import hog
-
         n, h, w = faces.shape
         rows, cols = self.grid_
         ph, pw = h // rows, w // cols
         if ph < 1 or pw < 1:
             raise ValueError(f"faces of {h}x{w} px cannot be split into a {rows}x{cols} grid")
         top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
-        for i, face in enumerate(faces):
-            out[i] = hog(
-                face[top : top + ph * rows, left : left + pw * cols],
-                orientations=int(self.orientations),
-                pixels_per_cell=(ph, pw),
-                cells_per_block=self.cells_per_block_,
-                block_norm=self.block_norm,
-                feature_vector=True,
-            )
+        height, width = ph * rows, pw * cols
+        n_bins = int(self.orientations)
+        # index of each (face in the chunk, cell, bin 0) in the flattened histograms: a pixel's
+        # bin is added to it, and np.bincount sums the magnitudes of each index
+        cell = (np.arange(height) // ph)[:, None] * cols + (np.arange(width) // pw)[None, :]
+        per_chunk = _chunk_size(n, height, width)
+        first_bin = (np.arange(per_chunk)[:, None, None] * rows * cols + cell) * n_bins
+        for chunk in iter_chunks(n, (height, width)):
+            crop = faces[chunk, top : top + height, left : left + width]
+            histograms = _hog_cell_histograms(crop, first_bin[: len(crop)], n_bins)
+            histograms = histograms.reshape(len(crop), rows, cols, n_bins) / (ph * pw)
+            blocks = _hog_normalised_blocks(histograms, self.cells_per_block_, self.block_norm)
+            out[chunk] = blocks.reshape(len(crop), -1)
+
+
+def _hog_cell_histograms(faces: np.ndarray, first_bin: np.ndarray, n_bins: int) -> np.ndarray:
+    """Sums of gradient magnitudes per face, cell and orientation bin, as skimage bins them.
+
+    Parameters
+    ----------
+    faces : (m, height, width) float32, the cropped faces
+    first_bin : (m, height, width) intp, each pixel's index of bin 0 of its face and cell
+    n_bins : int, orientation bins over 180 degrees
+
+    Returns
+    -------
+    (m * cells * n_bins,) float64 sums, indexed as ``first_bin`` + bin.
+    """
+    m, height, width = faces.shape
+    g_row = np.zeros((m * height, width), np.float32)
+    g_col = np.zeros((m * height, width), np.float32)
+    np.subtract(faces[:, 2:], faces[:, :-2], out=g_row.reshape(m, height, width)[:, 1:-1])
+    np.subtract(faces[:, :, 2:], faces[:, :, :-2], out=g_col.reshape(m, height, width)[..., 1:-1])
+    magnitude = cv2.magnitude(g_col, g_row).ravel()
+    # angle in [0, 360] degrees, in bin widths: [0, 2 n_bins]
+    position = cv2.phase(g_col, g_row, angleInDegrees=True).ravel()
+    position *= np.float32(n_bins / 180)
+    bins = position.astype(np.intp)  # floor: position >= 0
+    position -= bins  # the fraction of a bin above the pixel's lower edge
+    margin = np.float32(_PHASE_MARGIN_DEG * n_bins / 180)
+    doubtful = (position < margin) | (position > 1 - margin) | (magnitude < _PHASE_MIN_MAGNITUDE)
+    doubtful &= magnitude > 0  # most flat pixels: no vote either way
+    np.remainder(bins, n_bins, out=bins)  # opposite gradients are one orientation
+    recheck = np.flatnonzero(doubtful)
+    if len(recheck):
+        row64 = g_row.ravel()[recheck].astype(np.float64)
+        col64 = g_col.ravel()[recheck].astype(np.float64)
+        angle = np.rad2deg(np.arctan2(row64, col64)) % 180
+        edges = 180.0 / n_bins * np.arange(n_bins + 1)
+        exact = np.searchsorted(edges, angle, side="right") - 1
+        beyond = exact == n_bins  # 180 by rounding, or above a last edge rounded below 180
+        exact[beyond] = 0
+        magnitude[recheck[beyond]] = 0
+        bins[recheck] = exact
+    bins += first_bin.ravel()
+    # the last pixel is in the last cell of the last face
+    return np.bincount(bins, weights=magnitude, minlength=int(first_bin.flat[-1]) + n_bins)
+
+
+def _hog_normalised_blocks(histograms: np.ndarray, cells_per_block, block_norm: str) -> np.ndarray:
+    """skimage's block normalisation of cell histograms, all faces and blocks at once.
+
+    Parameters
+    ----------
+    histograms : (m, rows, cols, n_bins) float64 cell histograms
+    cells_per_block : (br, bc)
+    block_norm : one of :data:`HOG_BLOCK_NORMS`
+
+    Returns
+    -------
+    (m, rows - br + 1, cols - bc + 1, br, bc, n_bins) float64 normalised blocks.
+    """
+    eps = 1e-5
+    windows = np.lib.stride_tricks.sliding_window_view(histograms, cells_per_block, axis=(1, 2))
+    blocks = windows.transpose(0, 1, 2, 4, 5, 3)
+    within = (3, 4, 5)
+    if block_norm in ("L1", "L1-sqrt"):
+        blocks = blocks / (np.abs(blocks).sum(axis=within, keepdims=True) + eps)
+        return np.sqrt(blocks) if block_norm == "L1-sqrt" else blocks
+    blocks = blocks / np.sqrt(np.square(blocks).sum(axis=within, keepdims=True) + eps**2)
+    if block_norm == "L2-Hys":
+        blocks = np.minimum(blocks, 0.2)
+        blocks /= np.sqrt(np.square(blocks).sum(axis=within, keepdims=True) + eps**2)
+    return blocks
 
 
 class Lbp(_Extractor):

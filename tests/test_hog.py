@@ -79,13 +79,20 @@ def test_equals_skimage_on_random_faces(size, orientations, grid, cells_per_bloc
     assert_equals_skimage(model, faces)
 
 
+def test_equals_skimage_over_several_chunks():
+    # 64 x 64 faces are extracted 16 at a time, in buffers reused by each chunk: 16, 16, then 9
+    faces = np.stack([face_like(64, 64, seed=s) for s in range(41)])
+    assert_equals_skimage(Hog().fit(), faces)
+
+
 @pytest.mark.parametrize("orientations", [4, 8, 9])
 def test_pixels_on_a_bin_edge_go_to_skimages_bin(orientations):
-    # 8-bit ramps along rows, columns and both diagonals: many gradients at exactly 0, 45, 90
-    # and 135 degrees, the edges of 4 and 8 bins (and 0 of every count). An edge pixel counted
-    # in the neighbouring bin would move a feature by ~0.1 here (1 px cells of 2 x 2 px blocks).
+    # 8-bit ramps along rows, columns (both ways) and both diagonals: many gradients at exactly
+    # 0, 45, 90, 135 and 180 degrees, the edges of 4 and 8 bins (and 0 and 180 of every count).
+    # An edge pixel counted in the neighbouring bin would move a feature by ~0.1 here (1 px
+    # cells of 2 x 2 px blocks).
     y, x = np.mgrid[0:32, 0:32]
-    ramps = [y, x, y + x, y - x + 31, (y // 4) * 4 + x % 3]
+    ramps = [y, x, 31 - x, y + x, y - x + 31, (y // 4) * 4 + x % 3]
     faces = np.stack([np.float32(r % 64) / np.float32(255) for r in ramps])
     for grid in (32, 8):
         model = Hog(orientations=orientations, grid=grid, cells_per_block=(2, 2), block_norm="L1")

@@ -535,61 +535,99 @@ class Hog(_Extractor):
         top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
         height, width = ph * rows, pw * cols
         n_bins = int(self.orientations)
-        # index of each (face in the chunk, cell, bin 0) in the flattened histograms: a pixel's
-        # bin is added to it, and np.bincount sums the magnitudes of each index
-        cell = (np.arange(height) // ph)[:, None] * cols + (np.arange(width) // pw)[None, :]
-        per_chunk = _chunk_size(n, height, width)
-        first_bin = (np.arange(per_chunk)[:, None, None] * rows * cols + cell) * n_bins
+        workspace = _HogWorkspace(_chunk_size(n, height, width), (rows, cols), (ph, pw), n_bins)
         for chunk in iter_chunks(n, (height, width)):
             crop = faces[chunk, top : top + height, left : left + width]
-            histograms = _hog_cell_histograms(crop, first_bin[: len(crop)], n_bins)
-            histograms = histograms.reshape(len(crop), rows, cols, n_bins) / (ph * pw)
+            histograms = workspace.cell_histograms(crop) / (ph * pw)
             blocks = _hog_normalised_blocks(histograms, self.cells_per_block_, self.block_norm)
             out[chunk] = blocks.reshape(len(crop), -1)
 
 
-def _hog_cell_histograms(faces: np.ndarray, first_bin: np.ndarray, n_bins: int) -> np.ndarray:
-    """Sums of gradient magnitudes per face, cell and orientation bin, as skimage bins them.
+class _HogWorkspace:
+    """Cell histograms of chunks of faces, as skimage bins them, in buffers reused by every chunk.
+
+    Fresh arrays of a chunk's size are mapped and zeroed by the system at each call (glibc
+    serves them by mmap), which made the 256 px extraction up to 3x slower; reused buffers
+    make the time independent of what the process allocated before.
 
     Parameters
     ----------
-    faces : (m, height, width) float32, the cropped faces
-    first_bin : (m, height, width) intp, each pixel's index of bin 0 of its face and cell
+    per_chunk : int, the most faces of a chunk
+    grid : (rows, cols) cells of a face
+    cell_size : (ph, pw) pixels of a cell
     n_bins : int, orientation bins over 180 degrees
-
-    Returns
-    -------
-    (m * cells * n_bins,) float64 sums, indexed as ``first_bin`` + bin.
     """
-    m, height, width = faces.shape
-    g_row = np.zeros((m * height, width), np.float32)
-    g_col = np.zeros((m * height, width), np.float32)
-    np.subtract(faces[:, 2:], faces[:, :-2], out=g_row.reshape(m, height, width)[:, 1:-1])
-    np.subtract(faces[:, :, 2:], faces[:, :, :-2], out=g_col.reshape(m, height, width)[..., 1:-1])
-    magnitude = cv2.magnitude(g_col, g_row).ravel()
-    # angle in [0, 360] degrees, in bin widths: [0, 2 n_bins]
-    position = cv2.phase(g_col, g_row, angleInDegrees=True).ravel()
-    position *= np.float32(n_bins / 180)
-    bins = position.astype(np.intp)  # floor: position >= 0
-    position -= bins  # the fraction of a bin above the pixel's lower edge
-    margin = np.float32(_PHASE_MARGIN_DEG * n_bins / 180)
-    doubtful = (position < margin) | (position > 1 - margin) | (magnitude < _PHASE_MIN_MAGNITUDE)
-    doubtful &= magnitude > 0  # most flat pixels: no vote either way
-    np.remainder(bins, n_bins, out=bins)  # opposite gradients are one orientation
-    recheck = np.flatnonzero(doubtful)
-    if len(recheck):
-        row64 = g_row.ravel()[recheck].astype(np.float64)
-        col64 = g_col.ravel()[recheck].astype(np.float64)
-        angle = np.rad2deg(np.arctan2(row64, col64)) % 180
-        edges = 180.0 / n_bins * np.arange(n_bins + 1)
-        exact = np.searchsorted(edges, angle, side="right") - 1
-        beyond = exact == n_bins  # 180 by rounding, or above a last edge rounded below 180
-        exact[beyond] = 0
-        magnitude[recheck[beyond]] = 0
-        bins[recheck] = exact
-    bins += first_bin.ravel()
-    # the last pixel is in the last cell of the last face
-    return np.bincount(bins, weights=magnitude, minlength=int(first_bin.flat[-1]) + n_bins)
+
+    def __init__(self, per_chunk: int, grid, cell_size, n_bins: int):
+        (rows, cols), (ph, pw) = grid, cell_size
+        self.grid, self.n_bins = (rows, cols), n_bins
+        plane = (per_chunk * ph * rows, pw * cols)
+        # g_row and g_col are zero on each face's border, which is never written
+        self.g_row, self.g_col = np.zeros(plane, np.float32), np.zeros(plane, np.float32)
+        self.magnitude, self.position = np.empty(plane, np.float32), np.empty(plane, np.float32)
+        self.lower = np.empty(plane, np.float32)
+        self.weights = np.empty(plane)  # float64, as np.bincount wants them
+        self.bins = np.empty(plane, np.intp)
+        self.doubtful, self.mask = np.empty(plane, bool), np.empty(plane, bool)
+        # index of each pixel's (face in the chunk, cell, bin 0) in the flattened histograms
+        cell = (np.arange(ph * rows) // ph)[:, None] * cols + (np.arange(pw * cols) // pw)
+        faces = np.arange(per_chunk)[:, None, None] * rows * cols
+        self.first_bin = ((faces + cell) * n_bins).reshape(plane)
+
+    def cell_histograms(self, faces: np.ndarray) -> np.ndarray:
+        """Sums of gradient magnitudes per face, cell and orientation bin.
+
+        Parameters
+        ----------
+        faces : (m, height, width) float32 cropped faces, m at most ``per_chunk``
+
+        Returns
+        -------
+        (m, rows, cols, n_bins) float64 sums (not yet divided by the cell's pixel count).
+        """
+        m, height, width = faces.shape
+        n_bins, used = self.n_bins, slice(0, m * height)
+        g_row, g_col = self.g_row[used], self.g_col[used]
+        np.subtract(faces[:, 2:], faces[:, :-2], out=g_row.reshape(m, height, width)[:, 1:-1])
+        np.subtract(faces[..., 2:], faces[..., :-2], out=g_col.reshape(m, height, width)[..., 1:-1])
+        magnitude = cv2.magnitude(g_col, g_row, self.magnitude[used])
+        # the angle in degrees, [0, 360]; opposite gradients are one orientation: angles from
+        # 180 up less 180 (exact in float32)
+        position = cv2.phase(g_col, g_row, self.position[used], angleInDegrees=True)
+        above = np.greater_equal(position, 180, out=self.mask[used])
+        np.subtract(position, 180, out=position, where=above)
+        position *= np.float32(n_bins / 180)  # now in bin widths, [0, n_bins]
+        lower = np.floor(position, out=self.lower[used])
+        bins = self.bins[used]
+        np.copyto(bins, lower, casting="unsafe")
+        position -= lower  # the fraction of a bin above the pixel's lower edge
+        margin = np.float32(_PHASE_MARGIN_DEG * n_bins / 180)
+        doubtful, mask = self.doubtful[used], self.mask[used]
+        np.less(position, margin, out=doubtful)
+        doubtful |= np.greater(position, 1 - margin, out=mask)
+        doubtful |= np.less(magnitude, _PHASE_MIN_MAGNITUDE, out=mask)
+        # A horizontal gradient (g_row == 0: often 8% of a face's pixels, and all flat ones) is
+        # at 0 or 180 degrees by cv2.phase, so in bin 0 here, and at degrees(pi) % 180 == 0 by
+        # skimage: it needs no float64 angle. Any other pixel in bin n_bins (a position of
+        # n_bins by rounding) has a fraction of 0, so is doubtful and rebinned.
+        doubtful &= np.not_equal(g_row, 0, out=mask)
+        weights = self.weights[used]
+        np.copyto(weights, magnitude)
+        recheck = np.flatnonzero(doubtful)
+        if len(recheck):
+            row64 = g_row.ravel()[recheck].astype(np.float64)
+            col64 = g_col.ravel()[recheck].astype(np.float64)
+            angle = np.rad2deg(np.arctan2(row64, col64)) % 180
+            edges = 180.0 / n_bins * np.arange(n_bins + 1)
+            exact = np.searchsorted(edges, angle, side="right") - 1
+            beyond = exact == n_bins  # 180 by rounding, or above a last edge rounded below 180
+            exact[beyond] = 0
+            weights.ravel()[recheck[beyond]] = 0
+            bins.ravel()[recheck] = exact
+        bins += self.first_bin[used]
+        length = m * self.grid[0] * self.grid[1] * n_bins
+        sums = np.bincount(bins.ravel(), weights=weights.ravel(), minlength=length)
+        return sums.reshape(m, *self.grid, n_bins)
 
 
 def _hog_normalised_blocks(histograms: np.ndarray, cells_per_block, block_norm: str) -> np.ndarray:

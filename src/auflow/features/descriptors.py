@@ -453,8 +453,18 @@ def _row_cell_sums(image: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
     )
 
 
+HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")
+# cv2.phase's polynomial arctangent is within 0.0096 degree of numpy's float64 one for gradients
+# above 1e-8 (measured on 2 million random gradients from 1e-8 to 1); near 1e-12 its guard
+# against division by zero dominates and it is off by degrees. Pixels closer than this margin
+# to a bin edge, or with such a small gradient, are binned again from the float64 angle, as
+# skimage computes it.
+_PHASE_MARGIN_DEG = 0.05
+_PHASE_MIN_MAGNITUDE = 1e-8
+
+
 class Hog(_Extractor):
-    """skimage's histogram of oriented gradients on a fixed grid of cells.
+    """Histogram of oriented gradients on a fixed grid of cells, equal to skimage's ``hog``.
 
     Parameters
     ----------
@@ -464,12 +474,27 @@ class Hog(_Extractor):
         centre-cropped to a whole number of cells, so the feature count does not depend on the
         face size.
     cells_per_block : [rows, cols], default (2, 2)
-    block_norm : str, default "L2-Hys"
+    block_norm : {"L1", "L1-sqrt", "L2", "L2-Hys"}, default "L2-Hys"
 
     Output
     ------
     ``(rows - br + 1) * (cols - bc + 1) * br * bc * orientations`` features in skimage's order,
     named ``hog_b{block row}_{block col}_c{cell row}_{cell col}_o{orientation bin}``.
+
+    Notes
+    -----
+    Computes what ``skimage.feature.hog(face, orientations, pixels_per_cell, cells_per_block,
+    block_norm, feature_vector=True)`` returns for each centre-cropped face (skimage 0.26), on
+    a batch of faces at once and about 10x faster: central differences with zero gradient on
+    the crop's border rows and columns; the unsigned orientation ``degrees(arctan2(g_row,
+    g_col)) % 180``, in bin ``i`` if ``180 / orientations * i <= angle < 180 / orientations
+    * (i + 1)`` (computed in float64; an angle at or above the last edge, possible only by
+    rounding, counts in no bin, as in skimage); each cell's histogram of gradient magnitudes
+    divided by the cell's pixel count; and each block normalised with skimage's formulas and
+    ``eps = 1e-5``. Bins come from OpenCV's fast arctangent, except near a bin edge where the
+    float64 angle decides, so every pixel lands in skimage's bin. Magnitudes are float32 and
+    cell sums float64 where skimage has float64 magnitudes and float32 sums: features differ
+    by float32 rounding, at most ~1e-6 (tested).
     """
 
     def __init__(self, orientations=9, grid=8, cells_per_block=(2, 2), block_norm="L2-Hys"):
@@ -485,6 +510,10 @@ class Hog(_Extractor):
             raise ValueError(f"cells_per_block {self.cells_per_block} exceeds grid {self.grid}")
         if int(self.orientations) != self.orientations or self.orientations < 1:
             raise ValueError(f"orientations must be a positive integer, got {self.orientations}")
+        if self.block_norm not in HOG_BLOCK_NORMS:
+            raise ValueError(
+                f"block_norm must be one of {', '.join(HOG_BLOCK_NORMS)}, got {self.block_norm!r}"
+            )
 
     def _names(self) -> list[str]:
         (rows, cols), (br, bc) = self.grid_, self.cells_per_block_
@@ -498,23 +527,134 @@ class Hog(_Extractor):
         ]
 
     def _transform(self, faces, out):
-        from skimage.feature import hog
-
         n, h, w = faces.shape
         rows, cols = self.grid_
         ph, pw = h // rows, w // cols
         if ph < 1 or pw < 1:
             raise ValueError(f"faces of {h}x{w} px cannot be split into a {rows}x{cols} grid")
         top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
-        for i, face in enumerate(faces):
-            out[i] = hog(
-                face[top : top + ph * rows, left : left + pw * cols],
-                orientations=int(self.orientations),
-                pixels_per_cell=(ph, pw),
-                cells_per_block=self.cells_per_block_,
-                block_norm=self.block_norm,
-                feature_vector=True,
-            )
+        height, width = ph * rows, pw * cols
+        n_bins = int(self.orientations)
+        workspace = _HogWorkspace(_chunk_size(n, height, width), (rows, cols), (ph, pw), n_bins)
+        for chunk in iter_chunks(n, (height, width)):
+            crop = faces[chunk, top : top + height, left : left + width]
+            histograms = workspace.cell_histograms(crop) / (ph * pw)
+            blocks = _hog_normalised_blocks(histograms, self.cells_per_block_, self.block_norm)
+            out[chunk] = blocks.reshape(len(crop), -1)
+
+
+class _HogWorkspace:
+    """Cell histograms of chunks of faces, as skimage bins them, in buffers reused by every chunk.
+
+    Fresh arrays of a chunk's size are mapped and zeroed by the system at each call (glibc
+    serves them by mmap), which made the 256 px extraction up to 3x slower; reused buffers
+    make the time independent of what the process allocated before.
+
+    Parameters
+    ----------
+    per_chunk : int, the most faces of a chunk
+    grid : (rows, cols) cells of a face
+    cell_size : (ph, pw) pixels of a cell
+    n_bins : int, orientation bins over 180 degrees
+    """
+
+    def __init__(self, per_chunk: int, grid, cell_size, n_bins: int):
+        (rows, cols), (ph, pw) = grid, cell_size
+        self.grid, self.n_bins = (rows, cols), n_bins
+        plane = (per_chunk * ph * rows, pw * cols)
+        # g_row and g_col are zero on each face's border, which is never written
+        self.g_row, self.g_col = np.zeros(plane, np.float32), np.zeros(plane, np.float32)
+        self.magnitude, self.position = np.empty(plane, np.float32), np.empty(plane, np.float32)
+        self.lower = np.empty(plane, np.float32)
+        self.weights = np.empty(plane)  # float64, as np.bincount wants them
+        self.bins = np.empty(plane, np.intp)
+        self.doubtful, self.mask = np.empty(plane, bool), np.empty(plane, bool)
+        # index of each pixel's (face in the chunk, cell, bin 0) in the flattened histograms
+        cell = (np.arange(ph * rows) // ph)[:, None] * cols + (np.arange(pw * cols) // pw)
+        faces = np.arange(per_chunk)[:, None, None] * rows * cols
+        self.first_bin = ((faces + cell) * n_bins).reshape(plane)
+
+    def cell_histograms(self, faces: np.ndarray) -> np.ndarray:
+        """Sums of gradient magnitudes per face, cell and orientation bin.
+
+        Parameters
+        ----------
+        faces : (m, height, width) float32 cropped faces, m at most ``per_chunk``
+
+        Returns
+        -------
+        (m, rows, cols, n_bins) float64 sums (not yet divided by the cell's pixel count).
+        """
+        m, height, width = faces.shape
+        n_bins, used = self.n_bins, slice(0, m * height)
+        g_row, g_col = self.g_row[used], self.g_col[used]
+        np.subtract(faces[:, 2:], faces[:, :-2], out=g_row.reshape(m, height, width)[:, 1:-1])
+        np.subtract(faces[..., 2:], faces[..., :-2], out=g_col.reshape(m, height, width)[..., 1:-1])
+        magnitude = cv2.magnitude(g_col, g_row, self.magnitude[used])
+        # the angle in degrees, [0, 360]; opposite gradients are one orientation: angles from
+        # 180 up less 180 (exact in float32)
+        position = cv2.phase(g_col, g_row, self.position[used], angleInDegrees=True)
+        above = np.greater_equal(position, 180, out=self.mask[used])
+        np.subtract(position, 180, out=position, where=above)
+        position *= np.float32(n_bins / 180)  # now in bin widths, [0, n_bins]
+        lower = np.floor(position, out=self.lower[used])
+        bins = self.bins[used]
+        np.copyto(bins, lower, casting="unsafe")
+        position -= lower  # the fraction of a bin above the pixel's lower edge
+        margin = np.float32(_PHASE_MARGIN_DEG * n_bins / 180)
+        doubtful, mask = self.doubtful[used], self.mask[used]
+        np.less(position, margin, out=doubtful)
+        doubtful |= np.greater(position, 1 - margin, out=mask)
+        doubtful |= np.less(magnitude, _PHASE_MIN_MAGNITUDE, out=mask)
+        # A horizontal gradient (g_row == 0: often 8% of a face's pixels, and all flat ones) is
+        # at 0 or 180 degrees by cv2.phase, so in bin 0 here, and at degrees(pi) % 180 == 0 by
+        # skimage: it needs no float64 angle. Any other pixel in bin n_bins (a position of
+        # n_bins by rounding) has a fraction of 0, so is doubtful and rebinned.
+        doubtful &= np.not_equal(g_row, 0, out=mask)
+        weights = self.weights[used]
+        np.copyto(weights, magnitude)
+        recheck = np.flatnonzero(doubtful)
+        if len(recheck):
+            row64 = g_row.ravel()[recheck].astype(np.float64)
+            col64 = g_col.ravel()[recheck].astype(np.float64)
+            angle = np.rad2deg(np.arctan2(row64, col64)) % 180
+            edges = 180.0 / n_bins * np.arange(n_bins + 1)
+            exact = np.searchsorted(edges, angle, side="right") - 1
+            beyond = exact == n_bins  # 180 by rounding, or above a last edge rounded below 180
+            exact[beyond] = 0
+            weights.ravel()[recheck[beyond]] = 0
+            bins.ravel()[recheck] = exact
+        bins += self.first_bin[used]
+        length = m * self.grid[0] * self.grid[1] * n_bins
+        sums = np.bincount(bins.ravel(), weights=weights.ravel(), minlength=length)
+        return sums.reshape(m, *self.grid, n_bins)
+
+
+def _hog_normalised_blocks(histograms: np.ndarray, cells_per_block, block_norm: str) -> np.ndarray:
+    """skimage's block normalisation of cell histograms, all faces and blocks at once.
+
+    Parameters
+    ----------
+    histograms : (m, rows, cols, n_bins) float64 cell histograms
+    cells_per_block : (br, bc)
+    block_norm : one of :data:`HOG_BLOCK_NORMS`
+
+    Returns
+    -------
+    (m, rows - br + 1, cols - bc + 1, br, bc, n_bins) float64 normalised blocks.
+    """
+    eps = 1e-5
+    windows = np.lib.stride_tricks.sliding_window_view(histograms, cells_per_block, axis=(1, 2))
+    blocks = windows.transpose(0, 1, 2, 4, 5, 3)
+    within = (3, 4, 5)
+    if block_norm in ("L1", "L1-sqrt"):
+        blocks = blocks / (np.abs(blocks).sum(axis=within, keepdims=True) + eps)
+        return np.sqrt(blocks) if block_norm == "L1-sqrt" else blocks
+    blocks = blocks / np.sqrt(np.square(blocks).sum(axis=within, keepdims=True) + eps**2)
+    if block_norm == "L2-Hys":
+        blocks = np.minimum(blocks, 0.2)
+        blocks /= np.sqrt(np.square(blocks).sum(axis=within, keepdims=True) + eps**2)
+    return blocks
 
 
 class Lbp(_Extractor):

@@ -63,7 +63,9 @@ def test_intercept_scaling_is_liblinears():
     reference = LinearSVC(C=1.0, intercept_scaling=3.0, dual=False, tol=1e-10, max_iter=100_000)
     reference.fit(X, y)
     np.testing.assert_allclose(ours.intercept_, reference.intercept_, rtol=1e-3)
-    np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-3 * np.abs(reference.coef_).max())
+    np.testing.assert_allclose(
+        ours.coef_, reference.coef_, atol=1e-3 * np.abs(reference.coef_).max()
+    )
 
 
 def test_several_outputs_are_each_column_fitted_alone():

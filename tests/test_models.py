@@ -53,7 +53,10 @@ def test_every_classifier_detects_a_separable_au(name):
     ("name", "params", "tolerance"),
     # KNN's neighbours are the same search either way: exactly equal. The SVM's matrix products
     # for several AUs round differently from those for one, in float32: equal to its tolerance.
-    [("knn", {"n_neighbors": 5}, 0.0), ("svm_linear", {"C": 0.1, "class_weight": "balanced"}, 1e-4)],
+    [
+        ("knn", {"n_neighbors": 5}, 0.0),
+        ("svm_linear", {"C": 0.1, "class_weight": "balanced"}, 1e-4),
+    ],
 )
 def test_fitted_for_all_aus_at_once_equals_one_fit_per_au(name, params, tolerance):
     features, intensity = separable_problem(n=400)
@@ -299,8 +302,8 @@ def test_a_study_trial_fits_once_per_inner_split_and_scores_the_best_pooled_cut(
     import optuna
     from sklearn.metrics import precision_recall_curve
 
-    from auflow.study import inner_folds, objective_for
     from auflow.models.train import split_fold
+    from auflow.study import inner_folds, objective_for
 
     rng = np.random.default_rng(3)
     features, intensity = separable_problem(seed=3, n=480)

@@ -105,8 +105,12 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
             weight_0 = n / (2 * np.maximum(n - positives, 1))
             return np.where(labels == 1, weight_1, weight_0)
         if isinstance(self.class_weight, dict):
-            return np.where(labels == 1, self.class_weight.get(1, 1.0), self.class_weight.get(0, 1.0))
-        raise ValueError(f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}")
+            return np.where(
+                labels == 1, self.class_weight.get(1, 1.0), self.class_weight.get(0, 1.0)
+            )
+        raise ValueError(
+            f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
+        )
 
     def decision_function(self, X) -> np.ndarray:
         """Signed distances to the margin: (n,) for one output, (n, n_outputs) for several."""
@@ -135,7 +139,8 @@ def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
     first = None
     converged = np.zeros(n_outputs, bool)
     steps = 0
-    for steps in range(1, max_iter + 1):
+    while steps < max_iter:
+        steps += 1
         scale = np.where(active, costs, 0.0).astype(np.float32)  # D of the generalised Hessian
         gradient = weights + 2.0 * (X.T @ (scale * (margins - signs)))
         norms = np.linalg.norm(gradient, axis=0)
@@ -159,7 +164,12 @@ def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
         converged[todo[flat]] = True
         if flat.all():
             break
-        todo, direction, before, slope = todo[~flat], direction[:, ~flat], before[~flat], slope[~flat]
+        todo, direction, before, slope = (
+            todo[~flat],
+            direction[:, ~flat],
+            before[~flat],
+            slope[~flat],
+        )
         moves = X @ direction.astype(np.float32)
         step = np.ones(len(todo))
         pending = np.ones(len(todo), bool)
@@ -180,7 +190,8 @@ def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
             active[:, j] = now
     else:
         warnings.warn(
-            f"LinearSVM: {int((~converged).sum())} output(s) not converged after {max_iter} Newton steps",
+            f"LinearSVM: {int((~converged).sum())} output(s) not converged after {max_iter} "
+            "Newton steps",
             ConvergenceWarning,
             stacklevel=3,
         )

@@ -228,8 +228,8 @@ def _manifest_text(subject: str, columns: list[str], rows: list[tuple]) -> str:
 
     Manifests are compared as text, and their first format was ``indent=0``: keeping it byte for
     byte keeps the manifests of existing runs unchanged (a changed manifest re-runs its jobs).
-    ``json`` encodes with ``indent`` in pure Python (0.8 s for DISFA's 130,815 frames, each of
-    the two kinds of manifest); this writes the layout of ``indent=0`` (one value a line) around
+    ``json`` encodes with ``indent`` in pure Python (0.4-0.8 s for DISFA's 130,815 frames, each
+    of the two kinds of manifest); this writes the layout of ``indent=0`` (one value a line) around
     the values, the numbers formatted as json formats them.
     """
     if not rows:

@@ -9,14 +9,12 @@ from pathlib import Path
 import auflow
 from snakemake.exceptions import WorkflowError
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
-from auflow.features.descriptors import make_extractor
 from auflow.io.discovery import discover_dataset, write_manifest
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
-from auflow.models import check_detector
 from auflow.models.saved import model_file
 from auflow.settings import EvaluationSettings
-from auflow.workflow import failed_jobs_summary
+from auflow.workflow import check_once, failed_jobs_summary
 
 
 wildcard_constraints:
@@ -76,20 +74,42 @@ for classifier_name, section in config["classifiers"].items():
             "settings": SETTINGS,
             "model_file": model_file(classifier_name),
         }
-for model_name, model in MODELS.items():
-    try:
-        check_detector(model["classifier"], model["params"])
-    except ValueError as error:
-        raise WorkflowError(f"config, model {model_name!r}: {error}")
 ALL_EXTRACTORS = list(
     dict.fromkeys(e for m in MODELS.values() for e in m["extractors"])
 )
-for extractor_name in dict.fromkeys([*EXTRACTORS, *ALL_EXTRACTORS]):
-    # Fitting checks the parameters (names, Nyquist) before any job starts.
-    try:
-        make_extractor(extractor_name, FEATURES["params"].get(extractor_name)).fit()
-    except (TypeError, ValueError) as error:
-        raise WorkflowError(f"config features, extractor {extractor_name!r}: {error}")
+CHECKED_EXTRACTORS = list(dict.fromkeys([*EXTRACTORS, *ALL_EXTRACTORS]))
+
+
+def check_models_and_extractors():
+    """Build every model and fit every extractor once, so that a misspelt or out-of-range
+    parameter (names, Nyquist) fails before any job starts."""
+    from auflow.features.descriptors import make_extractor
+    from auflow.models import check_detector
+
+    for model_name, model in MODELS.items():
+        try:
+            check_detector(model["classifier"], model["params"])
+        except ValueError as error:
+            raise WorkflowError(f"config, model {model_name!r}: {error}")
+    for extractor_name in CHECKED_EXTRACTORS:
+        try:
+            make_extractor(extractor_name, FEATURES["params"].get(extractor_name)).fit()
+        except (TypeError, ValueError) as error:
+            raise WorkflowError(
+                f"config features, extractor {extractor_name!r}: {error}"
+            )
+
+
+# Building them imports scikit-learn and SciPy, a second of every parse: a configuration that
+# passed with the same code and libraries is not built again.
+check_once(
+    check_models_and_extractors,
+    {
+        "models": {n: [m["classifier"], m["params"]] for n, m in MODELS.items()},
+        "extractors": {n: FEATURES["params"].get(n) for n in CHECKED_EXTRACTORS},
+    },
+    ".snakemake/auflow/checked",
+)
 SPLIT = EVALUATION["split"]
 # The leakage comparison pairs the configured split with the notebook's random frame split
 # (or, if random frames are what is configured, with subject-exclusive group k-fold).

@@ -11,6 +11,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 from auflow.io.parquet import read_metadata, read_table
+from auflow.workflow import check_once
 
 from conftest import REPO, TINY_CONFIG, make_workdir, snakemake
 
@@ -78,6 +79,42 @@ def test_frequency_above_nyquist_is_a_config_error(tmp_path):
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "gabor_energy" in output and "Nyquist" in output and "0.6" in output
+
+
+def test_a_parameter_made_wrong_after_a_run_that_passed_is_still_named_before_any_job(tmp_path):
+    features = {**TINY_CONFIG["features"], "extractors": ["gabor_energy"]}
+    config = {**TINY_CONFIG, "features": features}
+    workdir = make_workdir(tmp_path / "work", config)
+    snakemake(workdir, "--dry-run")
+    features["params"] = {"gabor_energy": {"frequencies": [0.2, 0.6]}}
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+    result = snakemake(workdir, "--dry-run", check=False)
+
+    assert result.returncode != 0
+    assert "Nyquist" in result.stdout + result.stderr
+
+
+def test_a_check_that_passed_runs_again_only_for_other_values(tmp_path):
+    checked = []
+
+    def check():
+        checked.append(True)
+
+    assert check_once(check, {"C": 0.1}, tmp_path / "stamps")
+    assert not check_once(check, {"C": 0.1}, tmp_path / "stamps")
+    assert check_once(check, {"C": 1.0}, tmp_path / "stamps")
+    assert len(checked) == 2
+
+
+def test_a_check_that_failed_fails_again(tmp_path):
+    def check():
+        raise ValueError("C must be positive")
+
+    for _ in range(2):
+        with pytest.raises(ValueError, match="C must be positive"):
+            check_once(check, {"C": -1}, tmp_path / "stamps")
+    assert not (tmp_path / "stamps").exists()
 
 
 def last_lines(result, n=15):

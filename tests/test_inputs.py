@@ -390,6 +390,34 @@ def test_a_manifest_is_rewritten_only_when_its_frames_change(tmp_path):
     assert not write_manifest(subject, "SN001", list_frames(folder), with_stat=False)
 
 
+def test_a_manifest_keeps_the_layout_of_json_indent_0_whatever_the_paths(tmp_path):
+    # manifests written by earlier versions (json.dumps with indent=0) must read as unchanged,
+    # or every extraction job would run again
+    odd = 'a "b",[c]\\ zoë 😀_'  # quotes, a comma, brackets, a backslash, non-ASCII
+    names = [f"{odd}{i}.png" for i in (1, 2, 10)]
+    folder = frames_folder(tmp_path / f"{odd}\n" / "SN001", names)  # and a line break
+    frames = list_frames(folder)
+    for with_stat in (True, False):
+        manifest = tmp_path / f"frames/{with_stat}.json"
+        assert write_manifest(manifest, "SN001", frames, with_stat=with_stat)
+        rows = [[f, str(p)] for f, p in frames]
+        if with_stat:
+            rows = [[f, p, os.stat(p).st_size, os.stat(p).st_mtime_ns] for f, p in rows]
+        columns = ["frame", "path", "bytes", "mtime_ns"][: len(rows[0])]
+        expected = {"subject": "SN001", "columns": columns, "frames": rows}
+        assert manifest.read_text(encoding="utf-8") == json.dumps(expected, indent=0) + "\n"
+        assert read_manifest(manifest) == [(f, str(p)) for f, p in frames]
+
+
+def test_discovered_frames_are_the_listed_frames_as_strings(tmp_path):
+    root = make_dataset(tmp_path, ["SN001", "SN002"], frames=12)
+    discovered = discover_dataset(root / "croppedImg", root / "json", "json", AUS)
+    for subject, frames in discovered.items():
+        listed = list_frames(root / "croppedImg" / subject)
+        assert frames == [(f, str(p)) for f, p in listed]
+        assert [f for f, _ in frames] == list(range(1, 13))
+
+
 # --- a full disk --------------------------------------------------------------------------
 
 

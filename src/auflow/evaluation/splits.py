@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold
 
 # The subject-exclusive 3-fold partition of DISFA shipped with the data-list scripts of JAA-Net and
 # ME-GraphAU and reused by most later work, so results are comparable with published tables.
@@ -157,6 +156,10 @@ def make_folds(
             raise ValueError(
                 f"random_frames needs 2 <= k <= number of frames ({len(folds)}), k={k}"
             )
+        # imported here: the workflow imports this module while it parses, and scikit-learn
+        # takes a second to import
+        from sklearn.model_selection import KFold
+
         fold = np.empty(len(folds), dtype=np.int16)
         splitter = KFold(n_splits=k, shuffle=True, random_state=seed)
         for i, (_, test) in enumerate(splitter.split(folds)):

@@ -6,19 +6,37 @@ a fold only. :class:`auflow.models.detector.AUDetector` holds one such pipeline 
 
 from __future__ import annotations
 
-from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier, RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.naive_bayes import GaussianNB
-from sklearn.neighbors import KNeighborsClassifier
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import SVC, LinearSVC
-from sklearn.tree import DecisionTreeClassifier
+import importlib
+from typing import TYPE_CHECKING
 
-from auflow.models.linear_svm import LinearSVM
+if TYPE_CHECKING:
+    from sklearn.pipeline import Pipeline
+
+
+def _sklearn(path: str):
+    """A builder of the scikit-learn class ``path`` (``"svm.LinearSVC"``), imported when called.
+
+    The workflow reads this registry while it parses, and importing scikit-learn takes a second
+    that a dry run would otherwise pay every time.
+    """
+    module, name = path.rsplit(".", 1)
+
+    def build(**params):
+        return getattr(importlib.import_module(f"sklearn.{module}"), name)(**params)
+
+    return build
+
+
+def _linear_svm(**params):
+    """LinearSVC's model (squared hinge, L2), solved for every AU at once."""
+    from auflow.models.linear_svm import LinearSVM
+
+    return LinearSVM(**params)
 
 
 def _adaboost_rf(random_state=None, n_estimators=10, rf_estimators=20, **rf_params):
+    from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+
     forest = RandomForestClassifier(
         n_estimators=rf_estimators, random_state=random_state, **rf_params
     )
@@ -27,29 +45,33 @@ def _adaboost_rf(random_state=None, n_estimators=10, rf_estimators=20, **rf_para
 
 def _svc_linear(**params):
     """The seed's exact SVM: kernel SVC with a linear kernel (slow beyond ~20k frames)."""
+    from sklearn.svm import SVC
+
     return SVC(kernel="linear", **params)
 
 
 def _adaboost_bagging(random_state=None, n_estimators=10, bagging_estimators=20):
+    from sklearn.ensemble import AdaBoostClassifier, BaggingClassifier
+
     bagging = BaggingClassifier(n_estimators=bagging_estimators, random_state=random_state)
     return AdaBoostClassifier(bagging, n_estimators=n_estimators, random_state=random_state)
 
 
 # name -> (builder taking the config params, whether it takes random_state)
 CLASSIFIERS = {
-    "logistic_regression": (LogisticRegression, True),
-    # LinearSVC's model (squared hinge, L2), solved for every AU at once (auflow.models.linear_svm)
-    "svm_linear": (LinearSVM, False),
-    "svm_linear_liblinear": (LinearSVC, True),  # the same model by liblinear, one AU at a time
+    "logistic_regression": (_sklearn("linear_model.LogisticRegression"), True),
+    "svm_linear": (_linear_svm, False),  # auflow.models.linear_svm
+    # the same model by liblinear, one AU at a time
+    "svm_linear_liblinear": (_sklearn("svm.LinearSVC"), True),
     "svm_linear_seed": (_svc_linear, True),
-    "random_forest": (RandomForestClassifier, True),
-    "decision_tree": (DecisionTreeClassifier, True),
-    "naive_bayes": (GaussianNB, False),
-    "knn": (KNeighborsClassifier, False),
-    "adaboost": (AdaBoostClassifier, True),
+    "random_forest": (_sklearn("ensemble.RandomForestClassifier"), True),
+    "decision_tree": (_sklearn("tree.DecisionTreeClassifier"), True),
+    "naive_bayes": (_sklearn("naive_bayes.GaussianNB"), False),
+    "knn": (_sklearn("neighbors.KNeighborsClassifier"), False),
+    "adaboost": (_sklearn("ensemble.AdaBoostClassifier"), True),
     "adaboost_rf": (_adaboost_rf, True),
     "adaboost_bagging": (_adaboost_bagging, True),
-    "smote_adaboost": (AdaBoostClassifier, True),
+    "smote_adaboost": (_sklearn("ensemble.AdaBoostClassifier"), True),
 }
 RESAMPLED = {"smote_adaboost"}
 
@@ -65,6 +87,9 @@ def make_classifier(name: str, params: dict | None = None, random_state: int = 0
         raise ValueError(
             f"unknown classifier {name!r}; known: {', '.join(sorted(CLASSIFIERS))}"
         ) from None
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
     params = dict(params or {})
     if seeded:
         params.setdefault("random_state", random_state)

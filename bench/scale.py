@@ -12,13 +12,14 @@ Four measurements, each printed with its figures and ratios, in one run:
 2. **incremental**: one more subject added to that tree; the dry run's jobs and time.
 3. **dag**: a full-size tree (27 x 4,845 frames of 32 px: only the listing matters) and the time
    and peak RSS of ``snakemake -n`` on it, twice (the first run writes the frame manifests).
-4. **learn**: a DISFA-sized table per extractor, 27 subjects made from the extracted subjects
-   (each copy with its own small noise, labels kept), cut to ``--fractions`` of each subject's
-   frames. Per default model, one fold of group k-fold exactly as its ``classify_<name>`` job
-   runs it (normalisation, threshold tuning, prediction), and one study trial per studied model,
-   each in its own process (time and peak RSS). From two fractions, each model's growth
-   exponent; its time at the full size; and the whole learning stage on 2 cores, counting the
-   jobs the shipped configuration runs (folds of both splits, final fits, study trials).
+4. **learn**: a DISFA-shaped tree of all 27 subjects with the largest of ``--fractions`` x 4,845
+   frames each, generated at the shipped ``face_size`` and extracted through the DAG (real
+   features of 27 different faces); each fraction's table is the first frames of every subject.
+   Per default model, one fold of group k-fold exactly as its ``classify_<name>`` job runs it
+   (normalisation, threshold tuning, prediction), and one study trial per studied model, each in
+   its own process (time and peak RSS). From two fractions, each model's growth exponent; its
+   time at the full size; and the whole learning stage on 2 cores, counting the jobs the shipped
+   configuration runs (folds of both splits, final fits, study trials).
 
 Heavy: wrap it in ``flock /tmp/heavy.lock`` on a shared machine. Run:
 ``python bench/scale.py --work /tmp/auflow-scale [--subjects 3] [--fractions 0.0625 0.125]
@@ -40,7 +41,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import yaml
 
 from auflow.workflow import job_counts
@@ -207,26 +207,38 @@ def dag(work: Path) -> dict:
 # -- learning stage -------------------------------------------------------------------------
 
 
-def synthetic_table(source: Path, destination: Path, fraction: float, seed: int = 0) -> int:
-    """27 subjects of ``fraction`` x 4,845 frames from the extracted subjects of ``source``."""
-    from auflow.io.parquet import read_table, write_table
-    from auflow.models.train import feature_columns
-
-    table = read_table(source)
-    features = feature_columns(table)
-    spread = table[features].std().to_numpy(np.float32)
-    sources = sorted(table["subject"].unique())
+def learning_tree(work: Path, fraction: float) -> Path:
+    """A DISFA-shaped tree of all 27 subjects, ``fraction`` x 4,845 frames each, at the shipped
+    ``face_size`` (the learners see as many features at any face size), with its dataset tables
+    extracted through the DAG. Made once for the largest fraction; smaller ones are cut from it."""
+    tree = work / "learn"
+    tree.mkdir(parents=True, exist_ok=True)
     frames = round(fraction * DISFA_FRAMES)
-    rng = np.random.default_rng(seed)
-    parts = []
-    for index in range(DISFA_SUBJECTS):
-        part = table[table["subject"] == sources[index % len(sources)]].head(frames).copy()
-        part["subject"] = f"SN{index + 1:03d}"
-        noise = rng.normal(0, 0.1, (len(part), len(features))).astype(np.float32) * spread
-        part[features] = part[features].to_numpy(np.float32) + noise
-        parts.append(part)
-    write_table(pd.concat(parts, ignore_index=True), destination)
-    return frames * DISFA_SUBJECTS
+    marker = tree / f".extracted_{frames}"
+    if not marker.exists():
+        shutil.rmtree(tree / "data", ignore_errors=True)
+        shutil.rmtree(tree / "results", ignore_errors=True)
+        from auflow.demo import generate_demo_dataset
+
+        size = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["face_size"]
+        generate_demo_dataset(tree / "data", DISFA_SUBJECTS, frames, size, 0)
+        config = write_config(tree)
+        config["features"]["face_size"] = size
+        (tree / "config.yaml").write_text(yaml.safe_dump(config))
+        run(snakemake_command("--cores", str(CORES), *dataset_targets(config)), tree)
+        marker.touch()
+    return tree
+
+
+def learning_table(tree: Path, name: str, destination: Path, fraction: float) -> int:
+    """The first ``fraction`` x 4,845 frames of every subject of ``tree``'s table ``name``."""
+    from auflow.io.parquet import read_table, write_table
+
+    frames = round(fraction * DISFA_FRAMES)
+    table = read_table(tree / f"results/dataset/{name}.parquet")
+    table = table[table["frame"].isin(np.sort(table["frame"].unique())[:frames])]
+    write_table(table.reset_index(drop=True), destination)
+    return len(table)
 
 
 def child(args) -> None:
@@ -272,7 +284,8 @@ def child(args) -> None:
 
 
 def learn(work: Path, fractions: list[float]) -> dict:
-    config = yaml.safe_load((work / "config.yaml").read_text())
+    tree = learning_tree(work, max(fractions))
+    config = yaml.safe_load((tree / "config.yaml").read_text())
     models = ["baseline"] if config["baseline"]["enabled"] else []
     models += [name for name, c in config["classifiers"].items() if c["enabled"]]
     studied = config["study"]["models"] if config["study"]["enabled"] else []
@@ -283,8 +296,8 @@ def learn(work: Path, fractions: list[float]) -> dict:
     for fraction in fractions:
         tables = {}
         for name in dict.fromkeys([extractor, hog]):
-            tables[name] = work / f"learn_{name}_{fraction}.parquet"
-            rows = synthetic_table(work / f"results/dataset/{name}.parquet", tables[name], fraction)
+            tables[name] = tree / f"learn_{name}_{fraction}.parquet"
+            rows = learning_table(tree, name, tables[name], fraction)
         jobs = [(m, "fold") for m in models] + [(m, "trial") for m in studied]
         for model, kind in jobs:
             table = tables[hog if model == "baseline" else extractor]
@@ -298,9 +311,9 @@ def learn(work: Path, fractions: list[float]) -> dict:
                 "--table",
                 str(table),
                 "--config",
-                str(work / "config.yaml"),
+                str(tree / "config.yaml"),
             ]
-            wall, _, output = run(command, work)
+            wall, _, output = run(command, tree)
             learning = float(re.search(r"learning seconds: (\S+)", output).group(1))
             rss = int(re.search(r"peak RSS kB: (\d+)", output).group(1)) / 1024
             measured.setdefault((model, kind), []).append((rows, wall, learning, rss))
@@ -372,7 +385,7 @@ def main() -> None:
     if "extraction" in args.steps:
         results["extraction"] = extraction(tree, args.subjects)
     if "learn" in args.steps:
-        results["learn"] = learn(tree, args.fractions)
+        results["learn"] = learn(args.work, args.fractions)
     if "incremental" in args.steps:
         results["incremental"] = incremental(tree, args.subjects)
     if "dag" in args.steps:

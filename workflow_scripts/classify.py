@@ -1,5 +1,6 @@
 """Rules classify_<name>: per-AU detectors fitted outside a fold, predicting and scoring it."""
 
+from auflow.io.dataset import KEY, au_columns
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
 from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
@@ -13,6 +14,8 @@ fold = int(w.fold)
 settings = EvaluationSettings(**p.settings)
 dataset = load_dataset(snakemake.input.dataset, settings.normalise)
 train, test = split_fold(dataset, read_table(snakemake.input.folds), fold)
+# the metrics need the labels only: free the features of every frame before fitting
+dataset = dataset[[*KEY, *au_columns(dataset)]]
 detector = make_detector(p.classifier, p.classifier_params, settings, snakemake.threads)
 fit_detector(detector, train)
 predictions = predict_frames(detector, test, fold)

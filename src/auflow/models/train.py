@@ -56,16 +56,20 @@ def split_fold(
     -------
     (train, test), both sorted by (subject, frame) like ``dataset``, with a ``fold`` column.
     """
-    table = dataset.merge(folds[[*KEY, "fold"]], on=KEY, how="left", validate="one_to_one")
-    if table["fold"].isna().any():
-        missing = table.loc[table["fold"].isna(), KEY].iloc[0].tolist()
+    # the keys alone are merged: a merge of the whole table would copy every feature once more
+    keys = dataset[KEY].merge(folds[[*KEY, "fold"]], on=KEY, how="left", validate="one_to_one")
+    if keys["fold"].isna().any():
+        missing = keys.loc[keys["fold"].isna(), KEY].iloc[0].tolist()
         raise ValueError(f"frame {missing} has no fold: the folds table is out of date")
-    is_test = (table["fold"] == fold).to_numpy()
+    is_test = (keys["fold"] == fold).to_numpy()
     if not is_test.any():
         raise ValueError(f"fold {fold} has no test frames")
-    train = table.loc[~is_test].reset_index(drop=True)
-    test = table.loc[is_test].reset_index(drop=True)
-    return train, test
+    parts = []
+    for rows in (~is_test, is_test):
+        part = dataset.loc[rows].reset_index(drop=True)
+        part["fold"] = keys.loc[rows, "fold"].to_numpy(folds["fold"].dtype)
+        parts.append(part)
+    return parts[0], parts[1]
 
 
 def training_arrays(table: pd.DataFrame, aus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

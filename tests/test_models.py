@@ -209,7 +209,8 @@ def test_per_subject_normalisation_equals_pandas_grouped_median(missing):
     medians = dataset.groupby("subject")[columns].transform("median")
     expected = dataset.copy()
     expected[columns] = (dataset[columns] - medians).astype(np.float32)
-    pd.testing.assert_frame_equal(normalise_per_subject(dataset), expected, check_exact=True)
+    # equal to float32 rounding: pandas may average the two middle values in float32
+    pd.testing.assert_frame_equal(normalise_per_subject(dataset), expected, rtol=0, atol=1e-6)
 
 
 def dataset_of(features, intensity, subjects=("s1", "s2", "s3")):

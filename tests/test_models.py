@@ -193,6 +193,26 @@ def test_per_subject_normalisation_removes_each_subjects_median():
     assert normalised["AU01"].equals(dataset["AU01"])  # labels untouched
 
 
+@pytest.mark.parametrize("missing", [False, True])
+def test_per_subject_normalisation_equals_pandas_grouped_median(missing):
+    rng = np.random.default_rng(1)
+    # subjects of odd and even frame counts, their rows interleaved
+    subjects = rng.permutation(np.repeat(["a", "b", "c"], [7, 10, 13]))
+    dataset = pd.DataFrame({"subject": subjects, "frame": np.arange(30), "AU01": np.int8(0)})
+    features = rng.normal(size=(30, 5)).astype(np.float32)
+    features[rng.integers(0, 30, 6), rng.integers(0, 5, 6)] = 2.5  # ties
+    if missing:
+        features[3, 1] = np.nan
+    for column in range(5):
+        dataset[f"f{column}"] = features[:, column]
+    columns = [f"f{column}" for column in range(5)]
+    medians = dataset.groupby("subject")[columns].transform("median")
+    expected = dataset.copy()
+    expected[columns] = (dataset[columns] - medians).astype(np.float32)
+    # equal to float32 rounding: pandas may average the two middle values in float32
+    pd.testing.assert_frame_equal(normalise_per_subject(dataset), expected, rtol=0, atol=1e-6)
+
+
 def dataset_of(features, intensity, subjects=("s1", "s2", "s3")):
     per = len(features) // len(subjects)
     dataset = pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])

@@ -27,10 +27,28 @@ def normalise_per_subject(dataset: pd.DataFrame, by: str = "subject") -> pd.Data
     prediction the group is the input (a recording), which must then be read whole first.
     """
     columns = feature_columns(dataset)
-    normalised = dataset.copy()
-    medians = dataset.groupby(by)[columns].transform("median")
-    normalised[columns] = (dataset[columns] - medians).astype(np.float32)
-    return normalised
+    values = dataset[columns].to_numpy(np.float32)
+    if np.isnan(values).any():  # pandas' median skips missing values
+        medians = dataset.groupby(by)[columns].transform("median")
+        normalised = (dataset[columns] - medians).to_numpy(np.float32)
+    else:  # the same values, a few times faster than pandas' grouped median
+        normalised = np.empty_like(values)
+        codes, _ = pd.factorize(dataset[by])
+        for code in np.unique(codes):
+            rows = codes == code
+            normalised[rows] = values[rows] - _column_medians(values[rows])
+    features = pd.DataFrame(normalised, columns=columns, index=dataset.index)
+    return pd.concat([dataset.drop(columns=columns), features], axis=1)[dataset.columns]
+
+
+def _column_medians(values: np.ndarray) -> np.ndarray:
+    """(n_columns,) float64 median of each column of a 2-D float32 array: the middle value, or
+    the mean of the two middle ones (exact in float64, as pandas computes it)."""
+    n = len(values)
+    by_column = np.ascontiguousarray(values.T)  # partitioning along rows of memory is fast
+    low, high = (n - 1) // 2, n // 2
+    middle = np.partition(by_column, [low, high], axis=1)
+    return (middle[:, low].astype(np.float64) + middle[:, high]) / 2
 
 
 def normalise(dataset: pd.DataFrame, method: str, by: str = "subject") -> pd.DataFrame:

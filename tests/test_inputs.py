@@ -469,3 +469,27 @@ def test_a_png_with_bytes_after_its_end_is_still_an_image(tmp_path):
     face = read_image(path)
     path.write_bytes(path.read_bytes() + b"\x00" * 16)  # some tools pad files
     np.testing.assert_array_equal(read_image(path), face)
+
+
+@pytest.mark.parametrize("columns", [None, ["f2", "subject", "f0", "AU01"]])
+def test_read_table_returns_what_arrow_converts_with_the_features_in_one_block(tmp_path, columns):
+    import pyarrow.parquet as pq
+
+    from auflow.io.parquet import COLUMNS_AT_ONCE, read_table, write_table
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"subject": np.repeat(["SN001", "SN002"], 50), "frame": np.arange(100)})
+    table["AU01"] = rng.integers(0, 6, 100).astype(np.int8)
+    # more float32 columns than are read at once, some missing values, and a float64 column
+    for column in range(COLUMNS_AT_ONCE + 5):
+        table[f"f{column}"] = rng.normal(size=100).astype(np.float32)
+    table.loc[3, "f1"] = np.nan
+    table["score"] = rng.normal(size=100)
+    path = tmp_path / "t.parquet"
+    write_table(table, path, {"note": "x"})
+    read = read_table(path, columns)
+    pd.testing.assert_frame_equal(read, pq.read_table(path, columns=columns).to_pandas())
+    pd.testing.assert_frame_equal(read, table if columns is None else table[columns])
+    floats = [c for c in read.columns if read[c].dtype == np.float32]
+    # the features are one array, not a copy per column
+    assert np.shares_memory(read[floats].to_numpy(), read[floats[-1]].to_numpy())

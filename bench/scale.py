@@ -270,6 +270,7 @@ def child(args) -> None:
     start = time.perf_counter()
     if kind == "fold":
         train, test = split_fold(dataset, folds, 0)
+        del dataset  # as the classify job keeps only the labels of the whole table
         detector = make_detector(classifier, params, settings, 1)
         fit_detector(detector, train)
         predict_frames(detector, test, 0)

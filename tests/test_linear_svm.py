@@ -56,6 +56,20 @@ def test_same_minimum_as_liblinear(seed, C, class_weight):
     np.testing.assert_array_equal(ours.predict(X)[clear], reference.predict(X)[clear])
 
 
+@pytest.mark.parametrize("class_weight", [None, "balanced"])
+def test_same_minimum_with_more_features_than_frames(class_weight):
+    # fewer frames inside the margin than features: the Newton steps solve on the frames' side
+    X, y = problem(8, n=150, d=300, positives=0.3)
+    ours = LinearSVM(C=0.1, class_weight=class_weight).fit(X, y)
+    reference = LinearSVC(C=0.1, class_weight=class_weight, dual=False, tol=1e-10, max_iter=100_000)
+    reference.fit(X, y)
+    mine = objective(ours.coef_[0], ours.intercept_[0], X, y, 0.1, class_weight)
+    theirs = objective(reference.coef_[0], reference.intercept_[0], X, y, 0.1, class_weight)
+    assert mine == pytest.approx(theirs, rel=1e-6)
+    scale = np.abs(reference.coef_).max()
+    np.testing.assert_allclose(ours.coef_, reference.coef_, atol=1e-3 * scale)
+
+
 def test_intercept_scaling_is_liblinears():
     X, y = problem(4)
     X += 5.0  # an offset the intercept must carry

@@ -13,7 +13,8 @@ by a trust-region Newton method whose inner conjugate gradients need hundreds of
 frames on face features (they are strongly correlated). Here the features are few (hundreds) and
 the frames many, so :class:`LinearSVM` keeps each output's generalised Hessian
 ``I + 2 X_a' D X_a`` (``X_a`` the frames inside the margin) as a matrix and takes exact Newton
-steps (a Cholesky solve), with a backtracking line search. Between steps only frames that enter
+steps (a Cholesky solve; with fewer frames in the margin than features, a solve the size of the
+frames instead), with a backtracking line search. Between steps only frames that enter
 or leave the margin change the Hessian, so it is updated by those rows alone; the first Hessian
 of every output comes from one Gram matrix of all frames shared by all outputs. The products
 with all frames (margins, gradients) are made for every output at once. A column stops when its
@@ -152,7 +153,7 @@ def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
             break
         direction = np.column_stack(
             [
-                scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessians[j]), -gradient[:, j])
+                _newton_direction(hessians[j], X, scale[:, j], active[:, j], -gradient[:, j])
                 for j in todo
             ]
         )
@@ -196,6 +197,19 @@ def _newton(X, signs, costs, tol, max_iter) -> tuple[np.ndarray, int]:
             stacklevel=3,
         )
     return weights, steps
+
+
+def _newton_direction(hessian, X, scale, active, rhs) -> np.ndarray:
+    """Solve ``hessian @ p = rhs``, ``hessian = I + 2 X_a' D X_a``. With fewer frames inside the
+    margin than features (small training sets), through the frames' side of the Woodbury
+    identity, ``(I + U'U)^-1 = I - U' (I + U U')^-1 U`` with ``U = sqrt(2 D) X_a``: a system the
+    size of the frames instead of the features."""
+    rows = np.flatnonzero(active)
+    if len(rows) >= X.shape[1]:
+        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(hessian), rhs)
+    U = np.sqrt(2.0 * scale[rows])[:, None] * X[rows].astype(np.float64)
+    inner = np.eye(len(rows)) + U @ U.T
+    return rhs - U.T @ scipy.linalg.cho_solve(scipy.linalg.cho_factor(inner), U @ rhs)
 
 
 def _first_hessians(X, signs, costs) -> list[np.ndarray]:

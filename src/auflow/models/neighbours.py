@@ -33,8 +33,9 @@ from sklearn.utils.validation import check_is_fitted
 CHUNK_BYTES = 32 * 2**20
 # Rows of the block selected from at once (copied by np.partition, kept in cache).
 SELECT_ROWS = 16
-# Candidate frames whose float64 distance is computed at once (about 10 MB of differences).
-EXACT_BATCH = 1536
+# Candidate frames whose float64 distance is computed at once: their differences (under 1 MB
+# at 864 features) stay in cache, several times faster than 10 MB at once.
+EXACT_BATCH = 128
 WEIGHTS = ("uniform", "distance")
 
 
@@ -107,7 +108,7 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        distances : (n_queries, n_neighbors) float64 exact Euclidean distances, ascending.
+        distances : (n_queries, n_neighbors) float64 Euclidean distances, ascending.
         indices : (n_queries, n_neighbors) intp training rows; equal distances in training
             order.
         """
@@ -145,17 +146,21 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
             # computed one - rounding. The limit is rounded up to float32, not to nearest.
             limit = (kth + slack[start : start + SELECT_ROWS]).astype(np.float32)
             limit = np.nextafter(limit, np.float32(np.inf))
-            found = np.nonzero(block <= limit[:, None])
-            rows.append(found[0] + start)
-            candidates.append(found[1])
+            # flat indices: ten times faster than np.nonzero's (row, column) pairs
+            row, column = np.divmod(np.flatnonzero(block <= limit[:, None]), block.shape[1])
+            rows.append(row + start)
+            candidates.append(column)
         del ranking
         rows, candidates = np.concatenate(rows), np.concatenate(candidates)
+        queries = queries.astype(np.float64)
         squared = np.empty(len(rows))
         for start in range(0, len(rows), EXACT_BATCH):
             batch = slice(start, start + EXACT_BATCH)
-            # float64 differences: 0 for a query equal to a training frame, and one value for
-            # training frames equal to each other
-            difference = self.features_[candidates[batch]] - queries[rows[batch]].astype(np.float64)
+            # float64 differences of float32 values are exact (short of magnitudes 2^29
+            # apart): 0 for a query equal to a training frame, and one value for training
+            # frames equal to each other
+            difference = self.features_[candidates[batch]].astype(np.float64)
+            difference -= queries[rows[batch]]
             squared[batch] = np.square(difference, out=difference).sum(axis=1)
         # by query, then distance, then training row; each query's first k are its neighbours
         order = np.lexsort((candidates, squared, rows))

@@ -55,6 +55,8 @@ def test_every_classifier_detects_a_separable_au(name):
     # for several AUs round differently from those for one, in float32: equal to its tolerance.
     [
         ("knn", {"n_neighbors": 5}, 0.0),
+        ("knn", {"n_neighbors": 7, "weights": "distance"}, 0.0),
+        ("knn_sklearn", {"n_neighbors": 5}, 0.0),
         ("svm_linear", {"C": 0.1, "class_weight": "balanced"}, 1e-4),
     ],
 )

@@ -34,6 +34,13 @@ def _linear_svm(**params):
     return LinearSVM(**params)
 
 
+def _nearest_neighbours(**params):
+    """k nearest neighbours searched by float32 matrix products (scikit-learn's model)."""
+    from auflow.models.neighbours import NearestNeighbours
+
+    return NearestNeighbours(**params)
+
+
 def _adaboost_rf(random_state=None, n_estimators=10, rf_estimators=20, **rf_params):
     from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
 
@@ -67,7 +74,9 @@ CLASSIFIERS = {
     "random_forest": (_sklearn("ensemble.RandomForestClassifier"), True),
     "decision_tree": (_sklearn("tree.DecisionTreeClassifier"), True),
     "naive_bayes": (_sklearn("naive_bayes.GaussianNB"), False),
-    "knn": (_sklearn("neighbors.KNeighborsClassifier"), False),
+    "knn": (_nearest_neighbours, False),  # auflow.models.neighbours
+    # the same model by scikit-learn's search (float64 distances, several times slower)
+    "knn_sklearn": (_sklearn("neighbors.KNeighborsClassifier"), False),
     "adaboost": (_sklearn("ensemble.AdaBoostClassifier"), True),
     "adaboost_rf": (_adaboost_rf, True),
     "adaboost_bagging": (_adaboost_bagging, True),

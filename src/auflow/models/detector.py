@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 # for all AUs instead of once per AU (the search is all of KNN's cost); the linear SVM makes its
 # passes over the frames for all AUs together. Not the trees: a multi-output tree chooses its
 # splits for all AUs together, which is another model.
-MULTI_OUTPUT = {"knn", "svm_linear"}
+MULTI_OUTPUT = {"knn", "knn_sklearn", "svm_linear"}
 
 
 def positive_scores(model, features: np.ndarray) -> np.ndarray:

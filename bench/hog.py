@@ -31,34 +31,12 @@ from pathlib import Path  # noqa: E402
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import skimage  # noqa: E402
-from skimage.feature import hog  # noqa: E402
 
 from auflow.demo import generate_demo_dataset  # noqa: E402
-from auflow.features.descriptors import Hog  # noqa: E402
+from auflow.features.descriptors import Hog, skimage_hog  # noqa: E402
 from auflow.io.images import load_faces  # noqa: E402
 
 cv2.setNumThreads(1)
-
-
-def skimage_features(model: Hog, faces: np.ndarray) -> np.ndarray:
-    """skimage's ``hog`` face by face, cropped and parametrised as ``Hog`` documents."""
-    _, h, w = faces.shape
-    rows, cols = model.grid_
-    ph, pw = h // rows, w // cols
-    top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
-    return np.stack(
-        [
-            hog(
-                face[top : top + ph * rows, left : left + pw * cols],
-                orientations=int(model.orientations),
-                pixels_per_cell=(ph, pw),
-                cells_per_block=model.cells_per_block_,
-                block_norm=model.block_norm,
-                feature_vector=True,
-            )
-            for face in faces
-        ]
-    )
 
 
 def best_ms_per_face(extract, faces: np.ndarray, repeats: int) -> float:
@@ -89,11 +67,9 @@ def main(argv=None) -> None:
             folder = Path(tmp) / f"demo{size}"
             (subject,) = generate_demo_dataset(folder, 1, args.faces, size=size, seed=0)
             faces = load_faces(sorted((folder / "croppedImg" / subject).glob("*.png")))
-            reference = skimage_features(model, faces)
+            reference = skimage_hog(model, faces)
             batched = model.transform(faces)  # and warms up
-            old = best_ms_per_face(
-                lambda batch: skimage_features(model, batch), faces, args.repeats
-            )
+            old = best_ms_per_face(lambda batch: skimage_hog(model, batch), faces, args.repeats)
             new = best_ms_per_face(model.transform, faces, args.repeats)
             print(
                 f"{size} px  skimage {old:.2f} ms  batched {new:.2f} ms  {old / new:.1f}x  "

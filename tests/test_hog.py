@@ -11,35 +11,14 @@ by about magnitude / cell area, well above 1e-5 for the cells below.
 
 import numpy as np
 import pytest
-from skimage.feature import hog
 
 from auflow.demo import generate_demo_dataset
-from auflow.features.descriptors import HOG_BLOCK_NORMS, Hog
+from auflow.features.descriptors import HOG_BLOCK_NORMS, Hog, skimage_hog
 from auflow.io.images import load_faces
 
 from conftest import face_like
 
 TOLERANCE = 1e-5
-
-
-def skimage_hog(model: Hog, faces: np.ndarray) -> np.ndarray:
-    """skimage's ``hog`` of each face, cropped and parametrised as ``Hog`` documents."""
-    _, h, w = faces.shape
-    (rows, cols), (ph, pw) = model.grid_, (h // model.grid_[0], w // model.grid_[1])
-    top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
-    return np.stack(
-        [
-            hog(
-                face[top : top + ph * rows, left : left + pw * cols],
-                orientations=int(model.orientations),
-                pixels_per_cell=(ph, pw),
-                cells_per_block=model.cells_per_block_,
-                block_norm=model.block_norm,
-                feature_vector=True,
-            )
-            for face in faces
-        ]
-    )
 
 
 def assert_equals_skimage(model: Hog, faces: np.ndarray, rtol: float = 0.0) -> None:

@@ -126,12 +126,14 @@ def check_once(check: Callable[[], None], checked: dict, stamps: str | Path) -> 
     import json
     from importlib.metadata import PackageNotFoundError, requires
 
+    from auflow.models.saved import package_versions
+
     try:
         dependencies = {re.match(r"[A-Za-z0-9_.-]+", r).group(0) for r in requires("auflow") or []}
     except PackageNotFoundError:  # a source tree that is not installed: nothing to key on
         check()
         return True
-    versions = {name: _installed_version(name) for name in sorted(dependencies)}
+    versions = package_versions(sorted(dependencies))
     digest = hashlib.sha256(
         json.dumps([checked, versions, sys.version], sort_keys=True, default=str).encode()
     )
@@ -148,15 +150,6 @@ def check_once(check: Callable[[], None], checked: dict, stamps: str | Path) -> 
     except OSError:  # a read-only working directory: check again next time
         pass
     return True
-
-
-def _installed_version(name: str) -> str | None:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version(name)
-    except PackageNotFoundError:
-        return None
 
 
 def save_detector(detector, smk, training, model: str, directory) -> None:

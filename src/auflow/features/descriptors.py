@@ -657,6 +657,31 @@ def _hog_normalised_blocks(histograms: np.ndarray, cells_per_block, block_norm: 
     return blocks
 
 
+def skimage_hog(extractor: Hog, faces: np.ndarray) -> np.ndarray:
+    """(n, n_features) scikit-image's ``hog`` of each face, cropped and parametrised as a fitted
+    :class:`Hog` documents: the face-by-face reference its batched transform reproduces (the
+    tests and ``bench/hog.py`` compare against it)."""
+    from skimage.feature import hog
+
+    _, h, w = faces.shape
+    rows, cols = extractor.grid_
+    ph, pw = h // rows, w // cols
+    top, left = (h - ph * rows) // 2, (w - pw * cols) // 2
+    return np.stack(
+        [
+            hog(
+                face[top : top + ph * rows, left : left + pw * cols],
+                orientations=int(extractor.orientations),
+                pixels_per_cell=(ph, pw),
+                cells_per_block=extractor.cells_per_block_,
+                block_norm=extractor.block_norm,
+                feature_vector=True,
+            )
+            for face in faces
+        ]
+    )
+
+
 class Lbp(_Extractor):
     """Histograms of uniform local binary patterns per cell of a grid over the face.
 

@@ -308,8 +308,8 @@ class AUDetector(BaseEstimator):
                     scores[:, column], labels[:, column], groups, inner
                 )
             tuned = threshold is not None
-            if threshold is None:  # the cut of the model's own predict, on probabilities or margins
-                threshold = 0.5 if hasattr(self.shared_, "predict_proba") else 0.0
+            if threshold is None:
+                threshold = own_threshold(self.shared_)
             fitted.append((None, threshold, width, tuned))
         return fitted
 

@@ -97,10 +97,8 @@ def slurm_cluster():
         shutil.rmtree(state, ignore_errors=True)
 
 
-def snakemake_on_slurm(
-    workdir: Path, cluster: SlurmCluster, *args: str, limit_s: float
-) -> SlurmRun:
-    """Run the workflow in ``workdir`` with ``--profile profiles/slurm`` on ``cluster``."""
+def start_on_slurm(workdir: Path, cluster: SlurmCluster, *args: str) -> subprocess.Popen:
+    """Start the workflow in ``workdir`` with ``--profile profiles/slurm`` on ``cluster``."""
     command = [
         sys.executable,
         "-m",
@@ -120,7 +118,7 @@ def snakemake_on_slurm(
         "5",
         *args,
     ]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         command,
         cwd=workdir,
         env={**os.environ, **cluster.env},
@@ -129,6 +127,10 @@ def snakemake_on_slurm(
         text=True,
         start_new_session=True,
     )
+
+
+def finish_on_slurm(process: subprocess.Popen, workdir: Path, limit_s: float) -> SlurmRun:
+    """Wait for a run that :func:`start_on_slurm` started; killed after ``limit_s``."""
     try:
         output, _ = process.communicate(timeout=limit_s)
     except subprocess.TimeoutExpired:
@@ -155,10 +157,47 @@ def accounting(cluster: SlurmCluster, run_id: str) -> dict[str, dict[str, str]]:
     return {row[0]: {"State": row[1], "ExitCode": row[2], "Comment": row[3]} for row in rows}
 
 
+@dataclass(frozen=True)
+class SlurmRuns:
+    whole: SlurmRun  # the whole tiny workflow
+    failing: SlurmRun  # one labels job that fails on purpose
+    local: Path  # the same workflow run locally
+
+
 @pytest.fixture(scope="session")
-def slurm_run(slurm_cluster, tmp_path_factory) -> SlurmRun:
-    workdir = make_workdir(tmp_path_factory.mktemp("slurm_run"), CONFIG, **DATASET)
-    run = snakemake_on_slurm(workdir, slurm_cluster, limit_s=RUN_LIMIT_S)
+def slurm_runs(slurm_cluster, tmp_path_factory) -> SlurmRuns:
+    """The SLURM runs and the local run they are compared with, all at once: a SLURM run spends
+    most of its time waiting for the executor's next status poll, not computing."""
+    whole = make_workdir(tmp_path_factory.mktemp("slurm_run"), CONFIG, **DATASET)
+    failing = make_workdir(tmp_path_factory.mktemp("slurm_failing"), CONFIG, **DATASET)
+    labels_path = failing / "data/json/SN002.json"
+    labels_path.write_text(json.dumps(json.loads(labels_path.read_text())[:-1]))
+    local = make_workdir(tmp_path_factory.mktemp("local_run"), CONFIG, **DATASET)
+
+    started = [
+        (start_on_slurm(whole, slurm_cluster), whole, RUN_LIMIT_S),
+        (start_on_slurm(failing, slurm_cluster, "results/labels/SN002.parquet"), failing,
+         FAILURE_LIMIT_S),
+    ]  # fmt: skip
+    try:
+        snakemake(local, "--cores", "2")
+    finally:
+        # every run is waited for (or killed at its limit) before any failure is raised
+        outcomes = []
+        for run in started:
+            try:
+                outcomes.append(finish_on_slurm(*run))
+            except AssertionError as error:
+                outcomes.append(error)
+    for outcome in outcomes:
+        if isinstance(outcome, AssertionError):
+            raise outcome
+    return SlurmRuns(*outcomes, local)
+
+
+@pytest.fixture(scope="session")
+def slurm_run(slurm_runs) -> SlurmRun:
+    run = slurm_runs.whole
     assert run.returncode == 0, f"snakemake on SLURM failed:\n{run.output[-8000:]}"
     return run
 
@@ -189,9 +228,7 @@ def test_the_controller_accounts_for_every_job_of_the_run(slurm_run, slurm_clust
         assert re.fullmatch(rf"rule_{rule}(_wildcards_\w+)?", job["Comment"]), (rule, job)
 
 
-def test_results_on_slurm_equal_a_local_run(slurm_run, tmp_path):
-    local = make_workdir(tmp_path / "local", CONFIG, **DATASET)
-    snakemake(local, "--cores", "2")
+def test_results_on_slurm_equal_a_local_run(slurm_run, slurm_runs):
     for table in (
         "results/metrics/per_fold.parquet",
         "results/dataset/gabor_energy.parquet",
@@ -201,25 +238,19 @@ def test_results_on_slurm_equal_a_local_run(slurm_run, tmp_path):
         # float32 features of the same image from two runs have differed in the last bit
         # (one value of one column, seen once), so floats are compared to 1e-5 relative
         pd.testing.assert_frame_equal(
-            read_table(slurm_run.workdir / table), read_table(local / table), rtol=1e-5
+            read_table(slurm_run.workdir / table), read_table(slurm_runs.local / table), rtol=1e-5
         )
     assert (slurm_run.workdir / "results/plots/f1_per_au.png").stat().st_size > 0
 
 
-def test_a_failing_job_makes_snakemake_exit_with_an_error(slurm_cluster, tmp_path):
-    workdir = make_workdir(tmp_path / "work", CONFIG, **DATASET)
-    labels_path = workdir / "data/json/SN002.json"
-    labels_path.write_text(json.dumps(json.loads(labels_path.read_text())[:-1]))
-
-    run = snakemake_on_slurm(
-        workdir, slurm_cluster, "results/labels/SN002.parquet", limit_s=FAILURE_LIMIT_S
-    )
+def test_a_failing_job_makes_snakemake_exit_with_an_error(slurm_runs, slurm_cluster):
+    run = slurm_runs.failing
 
     assert run.returncode != 0
     assert [rule for rule, _ in run.submitted.values()] == ["labels"], run.output[-6000:]
     [slurm_id] = run.submitted
     assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'FAILED'" in run.output
     assert accounting(slurm_cluster, run.run_id)[slurm_id]["State"] == "FAILED"
-    log = (workdir / "logs/labels/SN002.log").read_text()
+    log = (run.workdir / "logs/labels/SN002.log").read_text()
     assert "data/json/SN002.json has 11 frames" in log
-    assert not (workdir / "results/labels/SN002.parquet").exists()
+    assert not (run.workdir / "results/labels/SN002.parquet").exists()

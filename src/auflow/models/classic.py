@@ -41,6 +41,13 @@ def _nearest_neighbours(**params):
     return NearestNeighbours(**params)
 
 
+def _gaussian_naive_bayes(**params):
+    """GaussianNB's model, every AU's class statistics from one pass over the frames."""
+    from auflow.models.naive_bayes import GaussianNaiveBayes
+
+    return GaussianNaiveBayes(**params)
+
+
 def _adaboost_rf(random_state=None, n_estimators=10, rf_estimators=20, **rf_params):
     from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
 
@@ -73,7 +80,9 @@ CLASSIFIERS = {
     "svm_linear_seed": (_svc_linear, True),
     "random_forest": (_sklearn("ensemble.RandomForestClassifier"), True),
     "decision_tree": (_sklearn("tree.DecisionTreeClassifier"), True),
-    "naive_bayes": (_sklearn("naive_bayes.GaussianNB"), False),
+    "naive_bayes": (_gaussian_naive_bayes, False),  # auflow.models.naive_bayes
+    # the same model by scikit-learn, one AU at a time
+    "naive_bayes_sklearn": (_sklearn("naive_bayes.GaussianNB"), False),
     "knn": (_nearest_neighbours, False),  # auflow.models.neighbours
     # the same model by scikit-learn's search (float64 distances, several times slower)
     "knn_sklearn": (_sklearn("neighbors.KNeighborsClassifier"), False),

@@ -77,6 +77,23 @@ def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
     return path
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests that share an expensive fixture (a Snakemake run, a SLURM cluster) go to one worker
+    when pytest-xdist runs them in parallel (`--dist loadgroup`): a session or module fixture is
+    made once per worker that needs it, so tests split across workers would make it twice."""
+    for item in items:
+        shared = [
+            definitions[-1]
+            for definitions in item._fixtureinfo.name2fixturedefs.values()
+            if definitions[-1].scope in ("session", "module")
+        ]
+        if not shared:
+            continue
+        names = {definition.argname for definition in shared}
+        group = "pipeline_run" if "pipeline_run" in names else item.module.__name__
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory) -> Path:
     """A complete run of the whole DAG on the tiny dataset (shared: it is the slow part)."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -77,26 +79,23 @@ def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
     return path
 
 
-def pytest_collection_modifyitems(config, items):
-    """Tests that share an expensive fixture (a Snakemake run, a SLURM cluster) go to one worker
-    when pytest-xdist runs them in parallel (`--dist loadgroup`): a session or module fixture is
-    made once per worker that needs it, so tests split across workers would make it twice."""
-    for item in items:
-        shared = [
-            definitions[-1]
-            for definitions in item._fixtureinfo.name2fixturedefs.values()
-            if definitions[-1].scope in ("session", "module")
-        ]
-        if not shared:
-            continue
-        names = {definition.argname for definition in shared}
-        group = "pipeline_run" if "pipeline_run" in names else item.module.__name__
-        item.add_marker(pytest.mark.xdist_group(group))
-
-
 @pytest.fixture(scope="session")
-def pipeline_run(tmp_path_factory) -> Path:
-    """A complete run of the whole DAG on the tiny dataset (shared: it is the slow part)."""
-    workdir = make_workdir(tmp_path_factory.mktemp("pipeline"))
-    snakemake(workdir, "--cores", "2")
+def pipeline_run(tmp_path_factory, worker_id) -> Path:
+    """A complete run of the whole DAG on the tiny dataset (shared: it is the slow part).
+
+    Under pytest-xdist every worker process would make its own; instead the first worker that
+    needs it makes it in the session's folder, and the others wait for it and share it.
+    """
+    if worker_id == "master":  # one process
+        workdir = make_workdir(tmp_path_factory.mktemp("pipeline"))
+        snakemake(workdir, "--cores", "2")
+        return workdir
+    session = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
+    workdir, done = session / "pipeline", session / "pipeline.done"
+    with open(session / "pipeline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not done.exists():  # a worker whose run failed leaves it to the next to try
+            shutil.rmtree(workdir, ignore_errors=True)
+            snakemake(make_workdir(workdir), "--cores", "2")
+            done.touch()
     return workdir

@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -30,6 +29,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from auflow.io.atomic import write_bytes_atomically
 
 __all__ = [
     "DISFA_AUS",
@@ -787,22 +788,6 @@ def _rng(seed: int, subject: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, subject, stream])
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` so that readers never see a partial file.
-
-    The temporary name does not end in ``.png`` or ``.json``, so a leftover from a killed run is
-    never mistaken for a frame or a label file.
-    """
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 _OWN_FILE = re.compile(r"(\d+)\.png|\.\d+\.png\.\d+\.tmp")  # a frame, or our leftover temp file
 
 
@@ -848,16 +833,16 @@ def generate_subject(
     for frame in range(n_frames):
         image = render_face(identity, labels[frame], size, noise, jitter[frame])
         # imencode, not imwrite: imwrite picks the format from the file name, and the temporary
-        # name must not end in .png (see _atomic_write). The bytes are the same.
+        # name must not end in .png (see auflow.io.atomic). The bytes are the same.
         ok, png = cv2.imencode(".png", image)
         if not ok:
             raise RuntimeError(f"OpenCV could not encode frame {frame + 1} of {name} as PNG")
-        _atomic_write(frames / f"{frame + 1}.png", png.tobytes())
+        write_bytes_atomically(frames / f"{frame + 1}.png", png.tobytes())
 
     rows = [{f"au{au}": int(v) for au, v in zip(DISFA_AUS, row, strict=True)} for row in labels]
     text = "[\n" + ",\n".join(json.dumps(row) for row in rows) + "\n]\n"
     (out / "json").mkdir(parents=True, exist_ok=True)
-    _atomic_write(out / "json" / f"{name}.json", text.encode())
+    write_bytes_atomically(out / "json" / f"{name}.json", text.encode())
     return name
 
 

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auflow.io.atomic import replaced_atomically
 from auflow.models.saved import ModelError, load_model
 
 ID_COLUMNS = ["input", "frame", "timestamp"]
@@ -160,15 +161,5 @@ def write_predictions(table: pd.DataFrame, out: str | Path) -> None:
 
         write_table(table, out, {"kind": "auflow predict"})
         return
-    import os
-    import tempfile
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with replaced_atomically(out) as tmp:
         table.to_csv(tmp, index=False, float_format="%.6g")
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

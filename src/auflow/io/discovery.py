@@ -23,9 +23,9 @@ import json
 import logging
 import os
 import re
-import tempfile
 from pathlib import Path
 
+from auflow.io.atomic import replaced_atomically
 from auflow.io.images import IMAGE_SUFFIXES, SUBJECT_NAME, check_subject_name, frame_files
 
 log = logging.getLogger(__name__)
@@ -197,15 +197,8 @@ def write_manifest(path: str | Path, subject: str, frames, with_stat: bool) -> b
             return False
     except (FileNotFoundError, UnicodeDecodeError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with replaced_atomically(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
     return True
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from auflow.io.atomic import replaced_atomically
 
 METADATA_KEY = b"auflow"
 
@@ -22,32 +23,24 @@ def write_table(table: pd.DataFrame, path: str | Path, metadata: dict | None = N
     interrupted job never leaves a half-written table for a re-run to trust.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrow = pa.Table.from_pandas(table, preserve_index=False)
     if metadata is not None:
         existing = arrow.schema.metadata or {}
         arrow = arrow.replace_schema_metadata(
             {**existing, METADATA_KEY: json.dumps(metadata, sort_keys=True).encode()}
         )
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
     try:
-        # our own handle, closed even when the write fails (e.g. a full disk), so that the
-        # partial file is gone at once, not when the exception is garbage-collected
-        with open(tmp, "wb") as handle:
+        with replaced_atomically(path) as tmp, open(tmp, "wb") as handle:
+            # our own handle, closed even when the write fails (e.g. a full disk), so that the
+            # partial file is gone at once, not when the exception is garbage-collected
             pq.write_table(arrow, handle)
-        os.replace(tmp, path)
     except OSError as error:
-        Path(tmp).unlink(missing_ok=True)
         reason = os.strerror(error.errno) if error.errno else str(error)
         raise OSError(
             error.errno,
             f"{path}: {reason} while writing the table; the partial file was removed "
             "(free some space or fix the folder, then re-run)",
         ) from error
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 COLUMNS_AT_ONCE = 64

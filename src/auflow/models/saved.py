@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
@@ -35,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auflow.io.atomic import write_bytes_atomically
 from auflow.io.labels import au_column
 
 MODEL_FILE = "model.skops"
@@ -102,18 +101,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as stream:
-            stream.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def build_manifest(
     detector,
     *,
@@ -177,7 +164,7 @@ def save_model(detector, directory: str | Path, manifest: dict) -> None:
     else:
         import skops.io as sio
 
-        _write_atomically(directory / MODEL_FILE, sio.dumps(detector))
+        write_bytes_atomically(directory / MODEL_FILE, sio.dumps(detector))
         files = [MODEL_FILE]
     manifest = {
         **manifest,
@@ -185,7 +172,7 @@ def save_model(detector, directory: str | Path, manifest: dict) -> None:
         "model_sha256": _sha256(directory / files[0]),
         "files_sha256": {name: _sha256(directory / name) for name in files},
     }
-    _write_atomically(
+    write_bytes_atomically(
         directory / MANIFEST_FILE, (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
     )
 

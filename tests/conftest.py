@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import fcntl
-import shutil
+import shlex
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import cv2
@@ -79,23 +80,59 @@ def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
     return path
 
 
+# far beyond the few minutes it takes: only turns a run that died silently into a failure
+PIPELINE_LIMIT_S = 3600
+
+
+def _start_pipeline(session: Path) -> None:
+    """Start the tiny run in ``session``/pipeline in the background, unless a worker has."""
+    with open(session / "pipeline.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (session / "pipeline.log").exists():
+            return
+        workdir = make_workdir(session / "pipeline")
+        command = [sys.executable, "-m", "snakemake", "--snakefile", str(SNAKEFILE), "--cores", "2"]
+        with open(session / "pipeline.log", "w") as log:
+            # the exit status goes to a file: the worker that waits may not be the one that started
+            subprocess.Popen(
+                f"{shlex.join(command)}; echo $? > ../pipeline.status.tmp; "
+                "mv ../pipeline.status.tmp ../pipeline.status",
+                shell=True,
+                cwd=workdir,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pipeline_started(request, tmp_path_factory, worker_id) -> None:
+    """Under pytest-xdist, the tiny run starts with the session when any test will need it, and
+    runs beside the other tests (much of the suite leaves a core idle); :func:`pipeline_run`
+    waits for it. Every worker collects every test, so each can tell; the first starts it."""
+    needed = any("pipeline_run" in item.fixturenames for item in request.session.items)
+    if worker_id != "master" and needed:
+        _start_pipeline(tmp_path_factory.getbasetemp().parent)
+
+
 @pytest.fixture(scope="session")
 def pipeline_run(tmp_path_factory, worker_id) -> Path:
     """A complete run of the whole DAG on the tiny dataset (shared: it is the slow part).
 
-    Under pytest-xdist every worker process would make its own; instead the first worker that
-    needs it makes it in the session's folder, and the others wait for it and share it.
+    Under pytest-xdist the run is shared by the workers: started as the session starts
+    (:func:`pipeline_started`) in the session's folder, and waited for here.
     """
     if worker_id == "master":  # one process
         workdir = make_workdir(tmp_path_factory.mktemp("pipeline"))
         snakemake(workdir, "--cores", "2")
         return workdir
     session = tmp_path_factory.getbasetemp().parent  # this session's, shared by its workers
-    workdir, done = session / "pipeline", session / "pipeline.done"
-    with open(session / "pipeline.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if not done.exists():  # a worker whose run failed leaves it to the next to try
-            shutil.rmtree(workdir, ignore_errors=True)
-            snakemake(make_workdir(workdir), "--cores", "2")
-            done.touch()
-    return workdir
+    status, deadline = session / "pipeline.status", time.monotonic() + PIPELINE_LIMIT_S
+    while not status.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the tiny pipeline run ({session / 'pipeline'}) never ended")
+        time.sleep(1)
+    if status.read_text().strip() != "0":
+        output = (session / "pipeline.log").read_text()
+        raise AssertionError(f"the tiny pipeline run failed:\n{output[-8000:]}")
+    return session / "pipeline"

@@ -58,6 +58,7 @@ TRUSTED_TYPES = (
     "auflow.models.detector.AUDetector",
     "auflow.models.detector._Constant",
     "auflow.models.linear_svm.LinearSVM",
+    "auflow.models.logistic.Logistic",
     "auflow.models.neighbours.NearestNeighbours",
     "imblearn.pipeline.Pipeline",
     "imblearn.over_sampling._smote.base.SMOTE",

@@ -64,7 +64,12 @@ def save(tmp_path, classifier="random_forest", params=None, normalise="none"):
 
 @pytest.mark.parametrize(
     ("classifier", "params"),
-    [("random_forest", {"n_estimators": 5}), ("knn", {}), ("smote_adaboost", {"n_estimators": 3})],
+    [
+        ("random_forest", {"n_estimators": 5}),
+        ("knn", {}),
+        ("smote_adaboost", {"n_estimators": 3}),
+        ("logistic_regression", {"class_weight": "balanced"}),  # auflow's Logistic, multi-output
+    ],
 )
 def test_a_saved_detector_predicts_what_it_predicted_before(tmp_path, classifier, params):
     detector, features, subjects = save(tmp_path, classifier, params)

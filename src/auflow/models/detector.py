@@ -27,10 +27,10 @@ log = logging.getLogger(__name__)
 
 # Classifiers whose fit on a matrix of labels (one column per AU) makes, column by column, the
 # same model as one fit per AU, for a fraction of the work: k nearest neighbours are searched once
-# for all AUs instead of once per AU (the search is all of KNN's cost); the linear SVM and naive
-# Bayes make their passes over the frames for all AUs together. Not the trees: a multi-output
-# tree chooses its splits for all AUs together, which is another model.
-MULTI_OUTPUT = {"knn", "knn_sklearn", "svm_linear", "naive_bayes"}
+# for all AUs instead of once per AU (the search is all of KNN's cost); the linear SVM, the
+# logistic regression and naive Bayes make their passes over the frames for all AUs together. Not
+# the trees: a multi-output tree chooses its splits for all AUs together, which is another model.
+MULTI_OUTPUT = {"knn", "knn_sklearn", "svm_linear", "logistic_regression", "naive_bayes"}
 
 
 def positive_scores(model, features: np.ndarray) -> np.ndarray:

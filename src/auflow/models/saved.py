@@ -57,6 +57,7 @@ TRUSTED_TYPES = (
     "auflow.models.detector.AUDetector",
     "auflow.models.detector._Constant",
     "auflow.models.linear_svm.LinearSVM",
+    "auflow.models.logistic.Logistic",
     "auflow.models.naive_bayes.GaussianNaiveBayes",
     "auflow.models.neighbours.NearestNeighbours",
     "imblearn.pipeline.Pipeline",

@@ -247,8 +247,9 @@ def child(args) -> None:
     from threadpoolctl import threadpool_limits
 
     from auflow.evaluation.splits import make_folds
+    from auflow.io.parquet import read_table
     from auflow.models import make_detector
-    from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
+    from auflow.models.train import fit_detector, load_dataset, load_fold, predict_frames
     from auflow.settings import EvaluationSettings
     from auflow.study import run_study
 
@@ -265,16 +266,18 @@ def child(args) -> None:
         classifier, params = "logistic_regression", config["baseline"]["params"]
     else:
         classifier, params = model, config["classifiers"][model]["params"]
-    dataset = load_dataset(args.table, settings.normalise)
-    folds = make_folds(dataset[["subject", "frame"]], "group_kfold", 3, 0, False)
-    start = time.perf_counter()
+    keys = read_table(args.table, columns=["subject", "frame"])
+    folds = make_folds(keys, "group_kfold", 3, 0, False)
     if kind == "fold":
-        train, test = split_fold(dataset, folds, 0)
-        del dataset  # as the classify job keeps only the labels of the whole table
+        # as the classify job reads them: the two parts, never the whole table's features
+        train, test = load_fold(args.table, folds, 0, settings.normalise)
+        start = time.perf_counter()
         detector = make_detector(classifier, params, settings, 1)
         fit_detector(detector, train)
         predict_frames(detector, test, 0)
     else:
+        dataset = load_dataset(args.table, settings.normalise)
+        start = time.perf_counter()
         journal = Path(args.table).with_suffix(f".{model}.journal")
         journal.unlink(missing_ok=True)
         run_study(dataset, folds, 0, model, settings, 1, journal, "bench", None, 1, params)

@@ -139,3 +139,29 @@ def test_inner_group_splits_never_share_subjects(n_subjects):
 def test_inner_group_splits_needs_two_subjects():
     with pytest.raises(ValueError, match="at least 2"):
         inner_group_splits(np.array(["p0"] * 5))
+
+
+@pytest.mark.parametrize("split", ["group_kfold", "random_frames"])
+@pytest.mark.parametrize("method", ["none", "subject_median"])
+def test_a_fold_read_in_parts_equals_the_whole_table_read_then_split(tmp_path, split, method):
+    from auflow.io.parquet import COLUMNS_AT_ONCE, write_table
+    from auflow.models.train import load_dataset, load_fold, split_fold
+
+    rng = np.random.default_rng(0)
+    subjects = np.repeat([f"SN{i:03d}" for i in range(1, 7)], 30)
+    table = pd.DataFrame({"subject": subjects, "frame": np.tile(np.arange(1, 31), 6)})
+    table["AU01"] = rng.integers(0, 6, len(table))
+    # more feature columns than are read at once, one of them with missing values
+    features = rng.normal(size=(len(table), COLUMNS_AT_ONCE + 9)).astype(np.float32)
+    features[rng.random(len(table)) < 0.1, 3] = np.nan
+    table = pd.concat(
+        [table, pd.DataFrame(features, columns=[f"f{i}" for i in range(features.shape[1])])],
+        axis=1,
+    )
+    path = tmp_path / "dataset.parquet"
+    write_table(table, path)
+    folds = make_folds(table[["subject", "frame"]], split, 3, 0, allow_leaky=True)
+    for fold in range(3):
+        expected = split_fold(load_dataset(path, method), folds, fold)
+        for part, wanted in zip(load_fold(path, folds, fold, method), expected, strict=True):
+            pd.testing.assert_frame_equal(part, wanted, check_exact=True)

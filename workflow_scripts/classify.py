@@ -1,9 +1,8 @@
 """Rules classify_<name>: per-AU detectors fitted outside a fold, predicting and scoring it."""
 
-from auflow.io.dataset import KEY, au_columns
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
-from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
+from auflow.models.train import fit_detector, load_fold, load_labels, predict_frames
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
 from auflow.workflow import log_to, save_detector
@@ -12,10 +11,10 @@ log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 fold = int(w.fold)
 settings = EvaluationSettings(**p.settings)
-dataset = load_dataset(snakemake.input.dataset, settings.normalise)
-train, test = split_fold(dataset, read_table(snakemake.input.folds), fold)
-# the metrics need the labels only: free the features of every frame before fitting
-dataset = dataset[[*KEY, *au_columns(dataset)]]
+folds = read_table(snakemake.input.folds)
+# the two parts are read straight from the table, never the whole table's features beside them
+train, test = load_fold(snakemake.input.dataset, folds, fold, settings.normalise)
+dataset = load_labels(snakemake.input.dataset)  # the metrics need the labels only
 detector = make_detector(p.classifier, p.classifier_params, settings, snakemake.threads)
 fit_detector(detector, train)
 predictions = predict_frames(detector, test, fold)

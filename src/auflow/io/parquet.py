@@ -70,6 +70,47 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     return with_float_block(block.T, floats, rest, names)
 
 
+def read_table_parts(
+    path: str | Path, parts: list[np.ndarray], transform=None
+) -> list[pd.DataFrame]:
+    """:func:`read_table` of ``path`` cut into row subsets, without ever holding the whole table.
+
+    Each few dozen float32 columns are read for every row, passed through ``transform`` (e.g. a
+    normalisation by subject, which needs all of a subject's rows), and their rows copied into
+    each part's own block; the whole table's features are never in memory at once, only the
+    parts' and one slice of columns.
+
+    Parameters
+    ----------
+    parts : boolean masks over the table's rows, one per part (they may overlap or leave rows
+        out).
+    transform : optional ``callable(values, rest) -> values``: ``values`` (n_rows, n_columns)
+        float32 of some float columns, ``rest`` the table's other columns (pandas, every row).
+
+    Returns
+    -------
+    One frame per mask, its rows in table order, default index, columns as :func:`read_table`.
+    """
+    parquet = pq.ParquetFile(path)
+    schema = parquet.schema_arrow
+    names = schema.names
+    floats = [name for name in names if schema.field(name).type == pa.float32()]
+    others = [name for name in names if name not in set(floats)]
+    rest = parquet.read(columns=others).to_pandas() if others else pd.DataFrame()
+    blocks = [np.empty((len(floats), int(np.count_nonzero(mask))), np.float32) for mask in parts]
+    for first in range(0, len(floats), COLUMNS_AT_ONCE):
+        part = parquet.read(columns=floats[first : first + COLUMNS_AT_ONCE])
+        values = np.column_stack([column.to_numpy() for column in part.columns])
+        if transform is not None:
+            values = transform(values, rest)
+        for block, mask in zip(blocks, parts, strict=True):
+            block[first : first + values.shape[1]] = values[mask].T
+    return [
+        with_float_block(block.T, floats, rest.loc[mask].reset_index(drop=True), names)
+        for block, mask in zip(blocks, parts, strict=True)
+    ]
+
+
 def with_float_block(
     block: np.ndarray, names: list[str], rest: pd.DataFrame, order
 ) -> pd.DataFrame:

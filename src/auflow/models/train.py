@@ -6,6 +6,8 @@ fold, keep the model, and predict the test subjects once; and the final refit us
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -29,22 +31,31 @@ def normalise_per_subject(dataset: pd.DataFrame, by: str = "subject") -> pd.Data
     """
     columns = feature_columns(dataset)
     values = dataset[columns].to_numpy(np.float32)  # a view of the block read_table made
-    if np.isnan(values).any():  # pandas' median skips missing values
-        medians = dataset.groupby(by)[columns].transform("median")
-        normalised = np.asfortranarray((dataset[columns] - medians).to_numpy(np.float32))
-    else:  # the same values, a few times faster than pandas' grouped median
-        normalised = np.empty((len(columns), len(dataset)), np.float32).T  # pandas' block layout
-        codes, _ = pd.factorize(dataset[by])
-        for code in np.unique(codes):
-            rows = np.flatnonzero(codes == code)
-            normalised[rows] = values[rows] - _column_medians(values[rows])
+    normalised = np.empty((len(columns), len(dataset)), np.float32).T  # pandas' block layout
+    normalised[:] = subtract_subject_medians(values, dataset[by])
     rest = dataset.drop(columns=columns)
     return with_float_block(normalised, columns, rest, dataset.columns)
 
 
+def subtract_subject_medians(values: np.ndarray, subjects) -> np.ndarray:
+    """(n, n_columns) float32 ``values`` less the median of each column over each subject's rows
+    (missing values skipped, as pandas does). ``subjects``: (n,) the subject of each row."""
+    normalised = np.empty_like(values)
+    codes, _ = pd.factorize(np.asarray(subjects))
+    for code in np.unique(codes):
+        rows = np.flatnonzero(codes == code)
+        normalised[rows] = values[rows] - _column_medians(values[rows])
+    return normalised
+
+
 def _column_medians(values: np.ndarray) -> np.ndarray:
     """(n_columns,) float64 median of each column of a 2-D float32 array: the middle value, or
-    the mean of the two middle ones (exact in float64, as pandas computes it)."""
+    the mean of the two middle ones (exact in float64, as pandas computes it); missing values
+    are skipped (a column of them only has a missing median)."""
+    if np.isnan(values).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a column of missing values only
+            return np.nanmedian(values.astype(np.float64), axis=0)
     n = len(values)
     by_column = np.ascontiguousarray(values.T)  # partitioning along rows of memory is fast
     low, high = (n - 1) // 2, n // 2
@@ -75,20 +86,49 @@ def split_fold(
     -------
     (train, test), both sorted by (subject, frame) like ``dataset``, with a ``fold`` column.
     """
+    is_test, fold_numbers = _test_rows(dataset, folds, fold)
+    parts = []
+    for rows in (~is_test, is_test):
+        part = dataset.loc[rows].reset_index(drop=True)
+        part["fold"] = fold_numbers[rows]
+        parts.append(part)
+    return parts[0], parts[1]
+
+
+def load_fold(
+    path, folds: pd.DataFrame, fold: int, method: str = "none"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``split_fold(load_dataset(path, method), folds, fold)``, the same frames, without holding
+    the whole table's features beside the two parts: each slice of feature columns is read,
+    normalised and sent to its part in turn (:func:`auflow.io.parquet.read_table_parts`). For a
+    fold of DISFA's HOG table that is 0.9 GB less at its peak."""
+    from auflow.io.parquet import read_table, read_table_parts
+
+    if method not in ("none", "subject_median"):
+        raise ValueError(f"unknown normalisation {method!r}; use 'none' or 'subject_median'")
+    keys = read_table(path, columns=KEY)
+    is_test, fold_numbers = _test_rows(keys, folds, fold)
+
+    def normalised(values, rest):
+        return subtract_subject_medians(values, rest["subject"]) if method != "none" else values
+
+    parts = read_table_parts(path, [~is_test, is_test], normalised)
+    for part, rows in zip(parts, (~is_test, is_test), strict=True):
+        part["fold"] = fold_numbers[rows]
+    return parts[0], parts[1]
+
+
+def _test_rows(keys: pd.DataFrame, folds: pd.DataFrame, fold: int):
+    """(is_test, fold of each row) of a table's ``keys`` (subject, frame) under ``folds``."""
     # the keys alone are merged: a merge of the whole table would copy every feature once more
-    keys = dataset[KEY].merge(folds[[*KEY, "fold"]], on=KEY, how="left", validate="one_to_one")
+    keys = keys[KEY].merge(folds[[*KEY, "fold"]], on=KEY, how="left", validate="one_to_one")
     if keys["fold"].isna().any():
         missing = keys.loc[keys["fold"].isna(), KEY].iloc[0].tolist()
         raise ValueError(f"frame {missing} has no fold: the folds table is out of date")
     is_test = (keys["fold"] == fold).to_numpy()
     if not is_test.any():
         raise ValueError(f"fold {fold} has no test frames")
-    parts = []
-    for rows in (~is_test, is_test):
-        part = dataset.loc[rows].reset_index(drop=True)
-        part["fold"] = keys.loc[rows, "fold"].to_numpy(folds["fold"].dtype)
-        parts.append(part)
-    return parts[0], parts[1]
+    return is_test, keys["fold"].to_numpy(folds["fold"].dtype)
 
 
 def training_arrays(table: pd.DataFrame, aus) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,6 +199,16 @@ def predict_fold(dataset: pd.DataFrame, folds: pd.DataFrame, fold: int, detector
     train, test = split_fold(dataset, folds, fold)
     fit_detector(detector, train)
     return predict_frames(detector, test, fold)
+
+
+def load_labels(path) -> pd.DataFrame:
+    """The keys and AU intensity columns of a dataset table, without its features."""
+    import pyarrow.parquet as pq
+
+    from auflow.io.parquet import read_table
+
+    names = pq.read_schema(path).names
+    return read_table(path, columns=[*KEY, *au_columns(pd.DataFrame(columns=names))])
 
 
 def load_dataset(path, method: str = "none") -> pd.DataFrame:

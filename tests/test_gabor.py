@@ -13,6 +13,7 @@ from auflow.features.gabor import (
     SEED_ORIENTATIONS_DEG,
     GaborBank,
     reflect_index,
+    sample_positions,
     separable_gabor_kernel,
     validate_frequencies,
 )
@@ -107,6 +108,60 @@ def test_real_only_gives_the_same_real_parts():
     for index, real, imag in bank.iter_responses(image, real_only=True):
         assert imag is None
         np.testing.assert_array_equal(real, full[index].real)
+
+
+def test_sample_positions_start_near_the_middle_of_the_first_step():
+    np.testing.assert_array_equal(sample_positions(5, 1), [0, 1, 2, 3, 4])
+    np.testing.assert_array_equal(sample_positions(10, 2), [0, 2, 4, 6, 8])
+    np.testing.assert_array_equal(sample_positions(10, 4), [1, 5, 9])
+    np.testing.assert_array_equal(sample_positions(9, 3), [1, 4, 7])
+    for bad in (0, -2, 1.5):
+        with pytest.raises(ValueError, match="step"):
+            sample_positions(10, bad)
+
+
+@pytest.mark.parametrize("step", [2, 3, 4])
+@pytest.mark.parametrize(
+    "shape, frequencies, orientations",
+    [
+        # the default bank on a face: 45 and 135 deg share their parts
+        ((3, 96, 80), (0.0625, 0.125, 0.25), (0, 45, 90, 135)),
+        # odd sizes, rectangular kernels; 0.05 has a 69 px kernel on a 30 px side: its
+        # reflection folds more than once
+        ((2, 61, 30), (0.05, 0.15), (0, 30, 100)),
+    ],
+)
+def test_sampled_responses_are_the_full_responses_at_the_sampled_pixels(
+    step, shape, frequencies, orientations
+):
+    n, h, w = shape
+    faces = np.stack([face_like(h, w, seed=s) for s in range(n)])
+    bank = GaborBank(frequencies, orientations)
+    full = bank.responses(faces)
+    rows, cols = sample_positions(h, step), sample_positions(w, step)
+    steps = [step, 1] + [step] * (len(frequencies) - 2)  # a full-resolution one among them
+    seen = set()
+    for index, real, imag in bank.iter_responses(faces, steps=steps):
+        frequency = bank.filters[index].frequency
+        sampled = steps[bank.frequencies.index(frequency)] > 1
+        expected = full[:, index][:, rows][:, :, cols] if sampled else full[:, index]
+        assert real.shape == imag.shape == expected.shape
+        label = f"{bank.filters[index].name} step {step}"
+        assert relative(real + 1j * imag.astype(np.float64), expected) <= RELATIVE_TOLERANCE, label
+        seen.add(index)
+    assert seen == set(range(len(bank)))
+
+
+def test_sampled_real_only_and_one_face():
+    face = face_like(64, 48, seed=2)
+    bank = GaborBank((0.1, 0.2), (0, 45))
+    full = bank.responses(face)
+    rows, cols = sample_positions(64, 2), sample_positions(48, 2)
+    for index, real, imag in bank.iter_responses(face, real_only=True, steps=(2, 2)):
+        assert imag is None and real.shape == (len(rows), len(cols))
+        assert relative(real, full[index].real[np.ix_(rows, cols)]) <= RELATIVE_TOLERANCE
+    with pytest.raises(ValueError, match="one per frequency"):
+        next(bank.iter_responses(face, steps=(2,)))
 
 
 @pytest.mark.parametrize("n, pad", [(5, 2), (5, 5), (3, 8), (1, 4)])

@@ -27,11 +27,14 @@ def log_to(path: str) -> None:
 
 
 def use_threads(threads: int) -> None:
-    """Keep OpenCV's own thread pool to the job's share of cores: Snakemake schedules one job
-    per declared thread, and oversubscribed cores only slow every job down."""
+    """Keep OpenCV's and the BLAS library's thread pools to the job's share of cores: Snakemake
+    schedules one job per declared thread, and oversubscribed cores only slow every job down
+    (``gabor_energy``'s sampled passes are BLAS matrix products)."""
     import cv2
+    from threadpoolctl import threadpool_limits
 
     cv2.setNumThreads(int(threads))
+    threadpool_limits(int(threads))
 
 
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|error)\b[^:\s]*: ")

@@ -21,6 +21,13 @@ same half-sample-symmetric border) with 1-D OpenCV passes:
   own reflected rows between them;
 * every pass writes into reused scratch arrays: allocating fresh 256 kB arrays costs as much in
   page faults as the filtering itself.
+
+A frequency's responses can also be evaluated only at every ``step``-th row and column
+(:func:`sample_positions`), each sampled value being the full-resolution response there. The
+column pass is then needed only at the sampled rows and the row pass only at the sampled
+columns; OpenCV cannot skip outputs, so both passes are matrix products, by blocks of sampled
+outputs whose input rows (or columns) overlap by the kernel's length: the banded matrix of one
+block is the same for every block, and numpy multiplies all blocks of all faces in one call.
 """
 
 from __future__ import annotations
@@ -51,6 +58,10 @@ _NEGLIGIBLE = 1e-9
 _ROWS = {"borderType": cv2.BORDER_REFLECT}
 # Stack faces for column passes only while the padding adds at most this fraction of rows.
 _MAX_PAD_FRACTION = 0.25
+# Sampled outputs per block of the sampled passes' matrix products: small blocks waste less of
+# the band (a block reads (block - 1) * step + kernel length inputs), large ones make larger,
+# more efficient products. 8 was the fastest of 8, 16 and 32 at steps 2 and 4 (256 px faces).
+_SAMPLED_BLOCK = 8
 
 
 def seed_gabor_histogram(
@@ -160,6 +171,27 @@ def reflect_index(n: int, pad: int) -> np.ndarray:
     return index
 
 
+@functools.lru_cache(maxsize=256)
+def _reflected_range(n: int, start: int, count: int) -> np.ndarray:
+    """Indices of ``range(start, start + count)`` folded into ``[0, n)`` as scipy's
+    ``mode='reflect'``: (count,) intp."""
+    m = np.mod(np.arange(start, start + count), 2 * n)
+    index = np.where(m < n, m, 2 * n - 1 - m)
+    index.flags.writeable = False
+    return index
+
+
+def sample_positions(size: int, step: int) -> np.ndarray:
+    """Pixels kept along a side of ``size`` pixels when sampling every ``step`` pixels.
+
+    The first is ``(step - 1) // 2``, near the middle of the first ``step`` pixels; ``step``
+    1 keeps every pixel. Returns (ceil((size - (step - 1) // 2) / step),) intp.
+    """
+    if int(step) != step or step < 1:
+        raise ValueError(f"a sampling step must be a positive integer, got {step!r}")
+    return np.arange((int(step) - 1) // 2, size, int(step))
+
+
 @dataclass(frozen=True)
 class GaborFilter:
     """One filter of a bank: orientation (degrees), frequency (cycles/pixel), sigma (pixels)."""
@@ -224,6 +256,35 @@ class _Group:
     filters: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
 
 
+@dataclass
+class _SampledGroup:
+    """The filters of one frequency, planned for responses at sampled pixels only.
+
+    Every real 1-D part is zero-padded to ``2 half + 1`` taps, centred. Column parts are
+    numbered stage by stage: a stage is the column parts that meet the same row parts (0 deg:
+    the Gaussian meets the cosine and sine; 45 and 135 deg: their cosine and sine meet their
+    shared cosine and sine; 90 deg: the cosine and sine meet the Gaussian), so only the
+    products that some filter needs are computed.
+    """
+
+    half: int
+    columns: np.ndarray  # (P, 2 half + 1) float32
+    rows: np.ndarray  # (R, 2 half + 1) float32
+    stages: list[tuple[slice, list[int]]]  # (column parts, row parts they meet)
+    # per filter: (bank index, real terms, imaginary terms), term = (sign, column, row part)
+    filters: list[tuple[int, list[tuple[int, int, int]], list[tuple[int, int, int]]]]
+
+
+def _block_matrix(parts: np.ndarray, step: int, block: int) -> np.ndarray:
+    """(P block, (block - 1) step + taps) float32: row ``p block + j`` is part ``p`` shifted by
+    ``j step``, so that one product evaluates the correlation at ``block`` sampled outputs."""
+    n_parts, taps = parts.shape
+    matrix = np.zeros((n_parts, block, (block - 1) * step + taps), np.float32)
+    for j in range(block):
+        matrix[:, j, j * step : j * step + taps] = parts
+    return matrix.reshape(n_parts * block, -1)
+
+
 class GaborBank:
     """A bank of Gabor filters giving the responses of ``skimage.filters.gabor``, fast.
 
@@ -280,10 +341,15 @@ class GaborBank:
                 self.filters.append(GaborFilter(orientation, frequency, sigma, half))
                 # correlating with the flipped kernel is convolving: flipping conjugates it
                 kernels.append((np.conj(ky), np.conj(kx)))
+        self.frequencies = frequencies
         self._groups = []
-        for frequency in dict.fromkeys(frequencies):
-            members = [i for i, f in enumerate(self.filters) if f.frequency == frequency]
-            self._groups.append(self._plan([(i, *kernels[i]) for i in members]))
+        self._sampled_groups = []
+        for frequency in frequencies:
+            members = [
+                (i, *kernels[i]) for i, f in enumerate(self.filters) if f.frequency == frequency
+            ]
+            self._groups.append(self._plan(members))
+            self._sampled_groups.append(self._plan_sampled(members))
 
     @staticmethod
     def _plan(members) -> _Group:
@@ -333,6 +399,61 @@ class GaborBank:
             filters=filters,
         )
 
+    @staticmethod
+    def _plan_sampled(members) -> _SampledGroup:
+        """Decompose each complex separable filter into products of real column and row parts,
+        as :meth:`_plan` does, for :meth:`_iter_sampled_group`."""
+        columns, rows = _Parts(), _Parts()
+        filters = []
+        for index, ky, kx in members:
+            peak_y, peak_x = np.max(np.abs(ky)), np.max(np.abs(kx))
+            cy, sy = columns.add(ky.real, peak_y), columns.add(ky.imag, peak_y)
+            cx, sx = rows.add(kx.real, peak_x), rows.add(kx.imag, peak_x)
+
+            def term(col, row, sign):
+                if col is None or row is None:
+                    return []
+                return [(sign * col[0] * row[0], col[1], row[1])]
+
+            real = term(cy, cx, 1) + term(sy, sx, -1)
+            imag = term(sy, cx, 1) + term(cy, sx, 1)
+            filters.append((index, real, imag))
+        meets: dict[int, set[int]] = {}
+        for _, real, imag in filters:
+            for _, col, row in real + imag:
+                meets.setdefault(col, set()).add(row)
+        by_rows: dict[tuple[int, ...], list[int]] = {}
+        for col, row_parts in meets.items():
+            by_rows.setdefault(tuple(sorted(row_parts)), []).append(col)
+        renumber, stages = {}, []
+        for row_parts, cols in by_rows.items():
+            first = len(renumber)
+            renumber.update({col: first + k for k, col in enumerate(cols)})
+            stages.append((slice(first, len(renumber)), list(row_parts)))
+        half = max(len(k) // 2 for k in columns.kernels + rows.kernels)
+
+        def padded(kernels):
+            out = np.zeros((len(kernels), 2 * half + 1), np.float32)
+            for k, kernel in enumerate(kernels):
+                out[k, half - len(kernel) // 2 : half + len(kernel) // 2 + 1] = kernel
+            return out
+
+        order = sorted(renumber, key=renumber.get)
+        return _SampledGroup(
+            half=half,
+            columns=padded([columns.kernels[c] for c in order]),
+            rows=padded(rows.kernels),
+            stages=stages,
+            filters=[
+                (
+                    index,
+                    [(sign, renumber[c], r) for sign, c, r in real],
+                    [(sign, renumber[c], r) for sign, c, r in imag],
+                )
+                for index, real, imag in filters
+            ],
+        )
+
     def __len__(self) -> int:
         return len(self.filters)
 
@@ -342,7 +463,7 @@ class GaborBank:
         return [f.name for f in self.filters]
 
     def iter_responses(
-        self, faces: np.ndarray, real_only: bool = False
+        self, faces: np.ndarray, real_only: bool = False, steps: Sequence[int] | None = None
     ) -> Iterator[tuple[int, np.ndarray, np.ndarray | None]]:
         """Filter a batch; yield each filter's responses as soon as its frequency is done.
 
@@ -351,16 +472,22 @@ class GaborBank:
         faces : (n, h, w) or (h, w) array, converted to C-contiguous float32.
         real_only : bool
             Compute only the real parts (what the seed used): fewer passes.
+        steps : sequence of int, one per frequency of :attr:`frequencies`, or None (all 1)
+            A frequency with step ``s`` has its responses evaluated only at the rows
+            ``sample_positions(h, s)`` and the columns ``sample_positions(w, s)``: the same
+            values as at full resolution there (to float32 rounding), for about ``1 / s`` of
+            the work.
 
         Yields
         ------
         index : int, the filter's position in :attr:`filters` (bank order; frequencies are
             done one after the other, so indices do not come in order).
-        real, imag : (n, h, w) float32, or (h, w) for one face; ``imag`` is None if
-            ``real_only``. They are views of the bank's reusable workspace: use or copy them
-            before the next iteration and do not write to them. (Fresh 256 kB arrays for every
-            pass cost as much as the filtering itself, in page faults.) For the same reason a
-            bank is not thread-safe: use one per thread.
+        real, imag : (n, h_s, w_s) float32, or (h_s, w_s) for one face, the numbers of sampled
+            rows and columns (h, w with step 1); ``imag`` is None if ``real_only``. They are
+            views of the bank's reusable workspace: use or copy them before the next iteration
+            and do not write to them. (Fresh 256 kB arrays for every pass cost as much as the
+            filtering itself, in page faults.) For the same reason a bank is not thread-safe:
+            use one per thread.
         """
         faces = np.ascontiguousarray(faces, dtype=np.float32)
         single = faces.ndim == 2
@@ -368,12 +495,97 @@ class GaborBank:
             faces = faces[None]
         if faces.ndim != 3:
             raise ValueError(f"faces must be (n, h, w) or (h, w), got shape {faces.shape}")
+        steps = (1,) * len(self.frequencies) if steps is None else tuple(steps)
+        if len(steps) != len(self.frequencies):
+            raise ValueError(
+                f"steps: one per frequency {list(self.frequencies)} expected, got {list(steps)}"
+            )
         n, h, w = faces.shape
         shape = (h, w) if single else (n, h, w)
         flat = faces.reshape(n * h, w)
         work = self._work
-        for group in self._groups:
-            yield from self._iter_group(group, flat, n, h, real_only, work, shape)
+        for group, sampled, step in zip(self._groups, self._sampled_groups, steps, strict=True):
+            if step == 1:
+                yield from self._iter_group(group, flat, n, h, real_only, work, shape)
+            else:
+                yield from self._iter_sampled_group(sampled, faces, step, real_only, work, single)
+
+    def _iter_sampled_group(self, group: _SampledGroup, faces, step, real_only, work, single):
+        """The responses of one frequency's filters at every ``step``-th row and column.
+
+        Column pass: the faces with ``half`` reflected rows above (and enough below for whole
+        blocks), read as overlapping windows of ``(block - 1) step + 2 half + 1`` rows, one per
+        block of ``block`` sampled rows, times the block matrix of every column part: one
+        matrix product. Row pass: the same along the rows of that result (every row of it is a
+        face row, wherever it came from), for each stage's row parts.
+        """
+        n, h, w = faces.shape
+        half, block = group.half, _SAMPLED_BLOCK
+        taps = 2 * half + 1
+        window = (block - 1) * step + taps
+        rows, cols = sample_positions(h, step), sample_positions(w, step)
+        h_s, w_s = len(rows), len(cols)
+        row_blocks, col_blocks = -(-h_s // block), -(-w_s // block)
+        padded_h = (row_blocks - 1) * block * step + window
+        padded = work.get("sampled_rows", (n, padded_h, w))
+        np.take(faces, _reflected_range(h, int(rows[0]) - half, padded_h), axis=1, out=padded)
+        item = padded.itemsize
+        windows = np.lib.stride_tricks.as_strided(
+            padded,
+            shape=(n, row_blocks, window, w),
+            strides=(padded_h * w * item, block * step * w * item, w * item, item),
+            writeable=False,
+        )
+        padded_w = (col_blocks - 1) * block * step + window
+        left = half - int(cols[0])  # padding columns before the first sampled one's window
+        right = padded_w - w - left
+        terms = {}
+        for columns, row_parts in group.stages:
+            c = columns.stop - columns.start
+            m = n * row_blocks * c * block
+            first = work.get("sampled_first", (m, w))
+            np.matmul(
+                _cached_block_matrix(group.columns[columns], step, block),
+                windows,
+                out=first.reshape(n, row_blocks, c * block, w),
+            )
+            # every row of `first` is a face row (wherever it came from): all padded at once
+            if min(left, right) >= 0 and max(left, right) <= w:
+                first = cv2.copyMakeBorder(
+                    first,
+                    0,
+                    0,
+                    left,
+                    right,
+                    cv2.BORDER_REFLECT,
+                    dst=work.get("sampled_padded", (m, padded_w)),
+                )
+            else:  # a kernel longer than the face: fold as often as needed
+                first = np.take(first, _reflected_range(w, -left, padded_w), axis=1)
+            row_windows = np.lib.stride_tricks.as_strided(
+                first,
+                shape=(col_blocks, m, window),
+                strides=(block * step * item, padded_w * item, item),
+                writeable=False,
+            )
+            matrix = _cached_block_matrix(group.rows[row_parts], step, block, transposed=True)
+            second = np.matmul(row_windows, matrix)  # (col_blocks, m, parts block)
+            second = second.reshape(col_blocks, n, row_blocks, c, block, len(row_parts), block)
+            # -> (c, row parts, n, sampled rows, sampled columns)
+            second = second.transpose(3, 5, 1, 2, 4, 0, 6).reshape(
+                c, len(row_parts), n, row_blocks * block, col_blocks * block
+            )
+            for k in range(c):
+                for r, row_part in enumerate(row_parts):
+                    terms[(columns.start + k, row_part)] = second[k, r, :, :h_s, :w_s]
+        shape = (h_s, w_s) if single else (n, h_s, w_s)
+        for index, real_terms, imag_terms in group.filters:
+            real = _combine_sampled(real_terms, terms, work.get("sampled_real", (n, h_s, w_s)))
+            imag = None
+            if not real_only:
+                imag = _combine_sampled(imag_terms, terms, work.get("sampled_imag", (n, h_s, w_s)))
+                imag = imag.reshape(shape)
+            yield index, real.reshape(shape), imag
 
     def _iter_group(self, group: _Group, flat, n, h, real_only, work, shape):
         """The responses of one frequency's filters, computing each pass when first needed and
@@ -535,6 +747,38 @@ def _combine(terms: list[tuple[int, int]], computed: dict, out: np.ndarray) -> n
     if s2 > 0:
         return cv2.subtract(b, a, dst=out)
     return np.negative(cv2.add(a, b, dst=out), out=out)
+
+
+@functools.lru_cache(maxsize=64)
+def _block_matrix_of(parts: bytes, shape, step: int, block: int, transposed: bool) -> np.ndarray:
+    matrix = _block_matrix(np.frombuffer(parts, np.float32).reshape(shape), step, block)
+    # BLAS on a C-contiguous operand: a transposed view was ~20% slower
+    matrix = np.ascontiguousarray(matrix.T if transposed else matrix)
+    matrix.flags.writeable = False  # shared through the cache
+    return matrix
+
+
+def _cached_block_matrix(
+    parts: np.ndarray, step: int, block: int, transposed: bool = False
+) -> np.ndarray:
+    """:func:`_block_matrix` (or its transpose, C-contiguous), built once per arguments."""
+    parts = np.ascontiguousarray(parts, np.float32)
+    return _block_matrix_of(parts.tobytes(), parts.shape, step, block, transposed)
+
+
+def _combine_sampled(terms: list[tuple[int, int, int]], computed: dict, out: np.ndarray):
+    """Sum of ``sign * computed[(column, row)]`` over the terms, in ``out`` (C-contiguous)."""
+    if not terms:
+        out.fill(0)
+        return out
+    (sign, c, r), *rest = terms
+    if sign > 0:
+        np.copyto(out, computed[(c, r)])
+    else:
+        np.negative(computed[(c, r)], out=out)
+    for sign, c, r in rest:
+        (np.add if sign > 0 else np.subtract)(out, computed[(c, r)], out=out)
+    return out
 
 
 def iter_chunks(n_faces: int, face_shape: tuple[int, int], chunk_pixels: int = CHUNK_PIXELS):

@@ -37,6 +37,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -278,9 +279,24 @@ def child(args) -> None:
     else:
         dataset = load_dataset(args.table, settings.normalise)
         start = time.perf_counter()
-        journal = Path(args.table).with_suffix(f".{model}.journal")
-        journal.unlink(missing_ok=True)
-        run_study(dataset, folds, 0, model, settings, 1, journal, "bench", None, 1, params)
+        # a new journal, beside nothing of the table's (its folder may be another run's)
+        journal = Path(tempfile.mkdtemp(prefix="auflow-trial-")) / f"{model}.journal"
+        inner_parts = config["study"]["inner_parts_per_model"].get(model)
+        run_study(
+            dataset,
+            folds,
+            0,
+            model,
+            settings,
+            1,
+            journal,
+            "bench",
+            None,
+            1,
+            params,
+            inner_parts=inner_parts,
+        )
+        shutil.rmtree(journal.parent)
     print(f"learning seconds: {time.perf_counter() - start}")
     # this process's own peak: wait4's ru_maxrss would also count the parent's memory before exec
     peak = re.search(r"VmHWM:\s+(\d+)", Path("/proc/self/status").read_text()).group(1)

@@ -235,6 +235,7 @@ def study_params(wildcards):
             **wildcards
         ),
         "n_trials": STUDY["n_trials_per_model"].get(wildcards.model, STUDY["n_trials"]),
+        "inner_parts": STUDY["inner_parts_per_model"].get(wildcards.model),
         "timeout": STUDY["timeout"],
         "base_params": get_study_params(wildcards),
         "settings": SETTINGS.as_dict(),

@@ -6,10 +6,24 @@ from __future__ import annotations
 import multiprocessing
 import time
 
+import numpy as np
 import optuna
+import pandas as pd
 from optuna.trial import TrialState
 
-from auflow.study import add_trials, best_trial, finished_trials, open_study
+from auflow.models import make_detector
+from auflow.models.train import fit_detector, predict_frames, split_fold
+from auflow.settings import EvaluationSettings
+from auflow.study import (
+    add_trials,
+    best_trial,
+    finished_trials,
+    inner_folds,
+    objective_for,
+    open_study,
+    pooled_cut_predictions,
+    pooled_macro_f1,
+)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
 
@@ -122,3 +136,48 @@ def test_each_place_draws_alike_whichever_worker_runs_it_and_ties_go_to_the_firs
     assert drawn(shared) == drawn(alone)
     assert best_trial(shared).user_attrs["place"] == 0
     assert best_trial(shared).params == best_trial(alone).params
+
+
+def noisy_au_task(subjects=9, n_frames=40, seed=0) -> pd.DataFrame:
+    """A dataset table whose AU01 shows, through noise, in feature x0."""
+    rng = np.random.default_rng(seed)
+    n = subjects * n_frames
+    intensity = rng.choice([0, 0, 0, 3], n).astype(np.int8)
+    table = pd.DataFrame(
+        {
+            "subject": np.repeat([f"s{i}" for i in range(subjects)], n_frames),
+            "frame": np.tile(np.arange(1, n_frames + 1), subjects),
+            "AU01": intensity,
+            "x0": (intensity > 0) + rng.normal(0, 0.8, n),
+            "x1": rng.normal(0, 1, n),
+        }
+    )
+    return table.astype({"x0": np.float32, "x1": np.float32})
+
+
+def test_a_trial_of_a_one_part_model_fits_once_and_scores_its_one_validation_part():
+    dataset = noisy_au_task()
+    folds = dataset[["subject", "frame"]].assign(fold=dataset["subject"].isin(["s0", "s1"]) * 1)
+    settings = EvaluationSettings(aus=(1,), inner_splits=3, normalise="none", seed=0)
+    params = {"max_depth": 2, "min_samples_leaf": 5}
+    one, parameters = objective_for(dataset, folds, 1, "decision_tree", settings, inner_parts=1)
+    every, _ = objective_for(dataset, folds, 1, "decision_tree", settings)
+
+    # the same trial by hand: one detector, fitted on the other inner parts' subjects, scored
+    # on the first part's validation subjects at the cut chosen on their scores
+    train = split_fold(dataset, folds, 1)[0].drop(columns="fold")
+    parts = inner_folds(train, 3, 0)
+    inner_train, inner_validation = split_fold(train, parts, 0)
+    trial_params = parameters(optuna.trial.FixedTrial(params))
+    detector = make_detector("decision_tree", trial_params, settings)
+    detector.set_params(tune_threshold=False)
+    predictions = predict_frames(fit_detector(detector, inner_train), inner_validation, 0)
+    assert set(predictions["subject"]) < set(train["subject"])
+    cut = pooled_cut_predictions(predictions, train, settings)
+    expected = pooled_macro_f1(train, cut, settings.aus, settings.occurrence_threshold)
+
+    value = one(optuna.trial.FixedTrial(params))
+    assert value == expected
+    assert 0 < value <= 1
+    # all three parts pool the scores of every training subject: another value
+    assert every(optuna.trial.FixedTrial(params)) != value

@@ -32,6 +32,7 @@ study, best = run_study(
     p["timeout"],
     snakemake.threads,
     base_params=p["base_params"],
+    inner_parts=p["inner_parts"],
 )
 plot_study(study, f"optuna_{w.model}", f"fold {fold}", snakemake.output)
 train, test = split_fold(dataset, folds, fold)

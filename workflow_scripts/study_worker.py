@@ -21,6 +21,7 @@ objective, _ = objective_for(
     settings,
     snakemake.threads,
     p["base_params"],
+    p["inner_parts"],
 )
 name = study_of_files(snakemake.input.dataset, snakemake.input.folds, w.model, fold, p)
 study = open_study(p["journal"], name)

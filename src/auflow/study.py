@@ -140,11 +140,12 @@ def study_name(*parts) -> str:
 
 def study_of_files(dataset: str | Path, folds: str | Path, model: str, fold: int, p: dict) -> str:
     """The :func:`study_name` of a rule's study: its data files, model, fold and the ``study``
-    parameters its worker and gather jobs share (n_trials, settings, base parameters)."""
+    parameters its worker and gather jobs share (n_trials, settings, base parameters, inner
+    parts)."""
     return study_name(
         Path(dataset).read_bytes(),
         Path(folds).read_bytes(),
-        [model, fold, p["n_trials"], p["settings"], p["base_params"]],
+        [model, fold, p["n_trials"], p["settings"], p["base_params"], p.get("inner_parts")],
     )
 
 
@@ -156,6 +157,7 @@ def objective_for(
     settings: EvaluationSettings,
     n_jobs: int = 1,
     base_params: dict | None = None,
+    inner_parts: int | None = None,
 ):
     """The objective of ``model``'s study on ``fold``: it sees the fold's training subjects only.
 
@@ -167,6 +169,12 @@ def objective_for(
     split. That F1 is optimistic by the same kind of margin for every trial, which is all a
     ranking of trials needs; the test subjects of the fold are never seen either way, and the
     detector refitted with the best parameters tunes its thresholds as every detector does.
+
+    ``inner_parts`` (None: all ``settings.inner_splits``; more than there are: all) limits a
+    trial to the first inner parts: a trial of one part fits one detector, on the other inner
+    parts' subjects, and is scored on that part's validation subjects only, its cut chosen on
+    their scores. For a network whose fit takes minutes (the LSTM) that is a third of the
+    work of three parts, for a noisier value: fewer validation subjects.
 
     A model whose ``fit`` takes an ``epoch_callback`` (the LSTM) reports, while fitting the
     first inner part, minus its validation loss after every epoch to a ``MedianPruner``, which
@@ -187,6 +195,12 @@ def objective_for(
     train = train.drop(columns="fold")
     validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
     n_inner = int(validation_folds["fold"].max()) + 1
+    if inner_parts is not None:
+        if inner_parts < 1:
+            raise ValueError(
+                f"study of {model!r}: inner_parts must be at least 1, got {inner_parts}"
+            )
+        n_inner = min(n_inner, int(inner_parts))
     base = dict(base_params or {})
 
     def parameters(trial) -> dict:
@@ -366,6 +380,7 @@ def run_study(
     n_jobs: int = 1,
     base_params: dict | None = None,
     worker: str = "gather",
+    inner_parts: int | None = None,
 ) -> tuple[optuna.Study, dict]:
     """Tune ``model`` on the training subjects of ``fold`` (see :func:`objective_for`); the test
     fold is never seen. Trials are journalled to ``journal``, so an interrupted study resumes
@@ -377,13 +392,14 @@ def run_study(
     base_params : the model's parameters that the search space does not set (its config
         section), e.g. the LSTM's epochs and stride.
     worker : this process's name among the processes that share ``journal``.
+    inner_parts : inner parts a trial fits and scores (None: all; see :func:`objective_for`).
 
     Returns
     -------
     The study and the best model parameters.
     """
     objective, parameters = objective_for(
-        dataset, folds, fold, model, settings, n_jobs, base_params
+        dataset, folds, fold, model, settings, n_jobs, base_params, inner_parts
     )
     study = open_study(journal, name)
     done = sum(t.state in FINISHED for t in study.get_trials(deepcopy=False))

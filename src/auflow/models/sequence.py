@@ -24,7 +24,11 @@ Training windows end every ``stride`` frames of each segment (``stride=1``: ever
 subject-exclusive inner split of the training subjects (the first of
 :func:`auflow.evaluation.splits.inner_group_splits`) holds out validation subjects: the network
 is fitted on the others, stopped early on the validation loss (best weights kept), and each AU's
-threshold and smoothing width are tuned for F1 on the validation subjects' scores. The network
+threshold and smoothing width are tuned for F1 on the validation subjects' scores. The
+validation loss is that of the validation subjects' windows ending every ``stride`` frames, as
+the training windows do: neighbouring windows share all frames but one, so the loss of every
+frame would cost ``stride`` times as much for nearly the same figure. Thresholds and smoothing
+are tuned on the scores of every validation frame. The network
 that stopped early is the one kept: thresholds are tuned on exactly the model that predicts,
 on subjects it did not learn from, and the LSTM is fitted once per fold, not once per inner split.
 
@@ -58,6 +62,12 @@ CLASS_WEIGHTS = ("balanced", "none")
 # A saved network may name Keras' own modules (layers, initializers, optimizers); anything else
 # is refused before Keras would import it.
 TRUSTED_KERAS_PACKAGE = "keras"
+# Windows per prediction (and validation) step. Steps of 1,024 scored no faster on one thread
+# (bench/lstm_fit.py), and hold four times the memory (57 MB at 16 frames x 865 inputs).
+PREDICTION_BATCH = 256
+# Rows per pass when summing the training frames' statistics (a 14 MB float64 chunk at 864
+# features): no copy of the whole training set.
+STATISTICS_CHUNK = 2048
 
 
 def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -171,6 +181,34 @@ def configure_tensorflow(threads: int, seed: int) -> None:
         log.info("TensorFlow already running: its thread pools keep their size")
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
+
+
+def standardisation(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation of each feature over the rows ``rows`` of ``X``.
+
+    Parameters
+    ----------
+    X : (n, n_features) float32.
+    rows : (n_rows,) int64 row indices, at least one.
+
+    Returns
+    -------
+    mean, scale : (n_features,) float32; a feature's scale is 1 where its deviation is 0.
+        Summed in float64, chunk by chunk, so no copy of the rows is made.
+    """
+    chunks = [
+        rows[start : start + STATISTICS_CHUNK] for start in range(0, len(rows), STATISTICS_CHUNK)
+    ]
+    total = np.zeros(X.shape[1])
+    for chunk in chunks:
+        total += X[chunk].sum(axis=0, dtype=np.float64)
+    mean = total / len(rows)
+    squares = np.zeros(X.shape[1])
+    for chunk in chunks:
+        deviation = X[chunk] - mean
+        squares += np.einsum("ij,ij->j", deviation, deviation)
+    scale = np.sqrt(squares / len(rows))
+    return mean.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
 
 
 def _variables(model) -> list:
@@ -350,9 +388,13 @@ class LSTMDetector(BaseEstimator):
         """(n + 1, n_features + 1) float32: standardised features and a 1 marking a real frame,
         then one all-zero padding row (index -1), which the Masking layer skips. The marker
         keeps a real frame from ever being all zeros."""
-        X = (np.asarray(X, dtype=np.float32) - self.mean_) / self.scale_
+        X = np.asarray(X, dtype=np.float32)
         padded = np.zeros((len(X) + 1, X.shape[1] + 1), np.float32)
-        padded[:-1, :-1] = X
+        # standardised in place: the only copy of the features a fit or a prediction makes
+        features = padded[:-1, :-1]
+        features[:] = X
+        features -= self.mean_
+        features /= self.scale_
         padded[:-1, -1] = 1.0
         return padded
 
@@ -461,15 +503,13 @@ class LSTMDetector(BaseEstimator):
             _, held_out = inner_group_splits(groups, self.inner_splits, self.random_state)[0]
             validation[held_out] = True
         fitting = ~validation
-        self.mean_ = X[fitting].mean(axis=0)
-        scale = X[fitting].std(axis=0)
-        self.scale_ = np.where(scale > 0, scale, 1.0).astype(np.float32)
+        fit_rows = np.flatnonzero(fitting)
+        self.mean_, self.scale_ = standardisation(X, fit_rows)
         self.n_features_in_ = X.shape[1]
         padded = self._padded(X)
         rows = window_rows(groups, frames, self.window, self.context)
         labels = self._labels(Y)
 
-        fit_rows = np.flatnonzero(fitting)
         ends = fit_rows[training_ends(groups[fitting], frames[fitting], self.stride)]
         weights = np.zeros_like(labels)
         weights[ends] = self._weights(labels[ends])
@@ -479,11 +519,14 @@ class LSTMDetector(BaseEstimator):
         callbacks = []
         validation_batches = None
         if validation.any():
-            validation_ends = np.flatnonzero(validation)
+            validation_rows = np.flatnonzero(validation)
+            validation_ends = validation_rows[
+                training_ends(groups[validation], frames[validation], self.stride)
+            ]
             # the validation loss is weighted as the training loss is, by the training weights
             weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
             validation_batches = _window_batches(
-                padded, rows, validation_ends, labels, weights, 256
+                padded, rows, validation_ends, labels, weights, PREDICTION_BATCH
             )
             callbacks.append(
                 keras.callbacks.EarlyStopping(
@@ -515,8 +558,10 @@ class LSTMDetector(BaseEstimator):
             else len(history.history["loss"])
         )
         log.info(
-            "lstm: %d training windows, %d validation frames, %d epochs, best %d, %.1f s",
+            "lstm: %d training windows, %d validation windows of %d frames, %d epochs, best %d, "
+            "%.1f s",
             len(ends),
+            len(validation_ends) if validation.any() else 0,
             int(validation.sum()),
             len(history.history["loss"]),
             self.best_epoch_,
@@ -570,7 +615,7 @@ class LSTMDetector(BaseEstimator):
         """(len(which), n_aus) float64 network outputs for the rows ``which``."""
         if len(which) == 0:
             return np.empty((0, len(self.aus)))
-        batches = _window_batches(padded, rows, which, batch_size=256)
+        batches = _window_batches(padded, rows, which, batch_size=PREDICTION_BATCH)
         return self.model_.predict(batches, verbose=0)[:, :, 0].astype(np.float64)
 
     # -- prediction -------------------------------------------------------------------------

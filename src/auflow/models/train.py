@@ -168,7 +168,11 @@ def predict_frames(detector, table: pd.DataFrame, fold: int | None = None) -> pd
     groups = table["subject"].to_numpy().astype(str)
     keywords = frame_keywords(detector, table)
     scores = detector.decision_function(X, groups, **keywords)
-    occurrence = detector.predict(X, groups, **keywords)
+    if detector.target == "occurrence":
+        # what predict returns, without scoring the frames twice (a network pass for the LSTM)
+        occurrence = (scores >= detector.thresholds_).astype(np.int8)
+    else:
+        occurrence = detector.predict(X, groups, **keywords)
     intensity = None
     if detector.target == "intensity":
         # a classic detector's intensity is per frame; a sequence detector's needs the windows

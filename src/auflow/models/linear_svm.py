@@ -32,6 +32,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from auflow.models.outputs import binary_outputs, class_weights
+
 log = logging.getLogger(__name__)
 
 ARMIJO = 1e-4
@@ -71,18 +73,12 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
 
     def fit(self, X, y):
         """Fit on ``X`` (n, n_features) and 0/1 labels ``y``: (n,) or (n, n_outputs)."""
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
-        single = y.ndim == 1
-        labels = y.reshape(len(y), -1)
-        if len(labels) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(labels)}")
-        if not np.isin(labels, (0, 1)).all():
-            raise ValueError("LinearSVM takes 0/1 labels")
+        X, labels, single = binary_outputs(X, y, "LinearSVM")
         if self.C <= 0:
             raise ValueError(f"C must be positive, got {self.C}")
         signs = np.where(labels == 1, 1.0, -1.0).astype(np.float32)
-        costs = (self.C * self._weights(labels)).astype(np.float32)
+        weight_0, weight_1 = class_weights(self.class_weight, labels)
+        costs = (self.C * np.where(labels == 1, weight_1, weight_0)).astype(np.float32)
         features = np.empty((len(X), X.shape[1] + 1), np.float32)
         features[:, :-1] = X
         features[:, -1] = self.intercept_scaling
@@ -93,25 +89,6 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
         self.classes_ = classes[0] if single else classes
         self.n_features_in_ = X.shape[1]
         return self
-
-    def _weights(self, labels: np.ndarray) -> np.ndarray:
-        """(n, n_outputs) class weight of each frame in each output."""
-        if self.class_weight is None:
-            return np.ones(labels.shape)
-        if self.class_weight == "balanced":
-            n = len(labels)
-            positives = labels.sum(axis=0)
-            # an output without one of the classes has no frame to weigh for it
-            weight_1 = n / (2 * np.maximum(positives, 1))
-            weight_0 = n / (2 * np.maximum(n - positives, 1))
-            return np.where(labels == 1, weight_1, weight_0)
-        if isinstance(self.class_weight, dict):
-            return np.where(
-                labels == 1, self.class_weight.get(1, 1.0), self.class_weight.get(0, 1.0)
-            )
-        raise ValueError(
-            f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
-        )
 
     def decision_function(self, X) -> np.ndarray:
         """Signed distances to the margin: (n,) for one output, (n, n_outputs) for several."""

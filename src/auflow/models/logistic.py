@@ -41,6 +41,8 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
+from auflow.models.outputs import binary_outputs, class_weights
+
 log = logging.getLogger(__name__)
 
 HISTORY = 10  # curvature pairs kept per output (scipy's L-BFGS-B default)
@@ -100,17 +102,10 @@ class Logistic(ClassifierMixin, BaseEstimator):
     def fit(self, X, y):
         """Fit on ``X`` (n, n_features), float32 used as it is (other dtypes converted), and 0/1
         labels ``y``: (n,) or (n, n_outputs)."""
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y)
-        single = y.ndim == 1
-        labels = y.reshape(len(y), -1)
-        if len(labels) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(labels)}")
-        if not np.isin(labels, (0, 1)).all():
-            raise ValueError("Logistic takes 0/1 labels")
+        X, labels, single = binary_outputs(X, y, "Logistic")
         if not self.C > 0:
             raise ValueError(f"C must be positive, got {self.C}")
-        class_weights = self._class_weights(labels)
+        weights_by_class = class_weights(self.class_weight, labels)
         classes = [np.unique(column) for column in labels.T]
         both = np.array([len(c) == 2 for c in classes])
         n_outputs = labels.shape[1]
@@ -122,7 +117,7 @@ class Logistic(ClassifierMixin, BaseEstimator):
             weights[:, fitted], self.n_iter_ = _lbfgs(
                 frames,
                 labels[:, fitted],
-                class_weights[:, fitted],
+                weights_by_class[:, fitted],
                 float(self.C),
                 float(self.tol),
                 int(self.max_iter),
@@ -140,32 +135,6 @@ class Logistic(ClassifierMixin, BaseEstimator):
         self.classes_ = classes[0] if single else classes
         self.n_features_in_ = X.shape[1]
         return self
-
-    def _class_weights(self, labels: np.ndarray) -> np.ndarray:
-        """(2, n_outputs) float64 weight of class 0 and of class 1 in each output."""
-        n_outputs = labels.shape[1]
-        if self.class_weight is None:
-            return np.ones((2, n_outputs))
-        if isinstance(self.class_weight, str) and self.class_weight == "balanced":
-            n = len(labels)
-            positives = labels.sum(axis=0, dtype=np.int64)
-            # scikit-learn's n / (n_classes * count); a class absent from an output weighs nothing
-            weight_1 = np.where(positives > 0, n / (2 * np.maximum(positives, 1)), 0.0)
-            weight_0 = np.where(positives < n, n / (2 * np.maximum(n - positives, 1)), 0.0)
-            return np.vstack([weight_0, weight_1])
-        if isinstance(self.class_weight, dict):
-            unknown = set(self.class_weight) - {0, 1}
-            if unknown:
-                raise ValueError(f"class_weight has classes {sorted(unknown)} not in (0, 1)")
-            return np.vstack(
-                [
-                    np.full(n_outputs, float(self.class_weight.get(0, 1.0))),
-                    np.full(n_outputs, float(self.class_weight.get(1, 1.0))),
-                ]
-            )
-        raise ValueError(
-            f"class_weight must be None, 'balanced' or a dict, got {self.class_weight!r}"
-        )
 
     def decision_function(self, X) -> np.ndarray:
         """``w.x + b``: (n,) float64 for one output, (n, n_outputs) for several."""

@@ -250,7 +250,7 @@ def child(args) -> None:
     from auflow.evaluation.splits import make_folds
     from auflow.io.parquet import read_table
     from auflow.models import make_detector
-    from auflow.models.train import fit_detector, load_dataset, load_fold, predict_frames
+    from auflow.models.train import fit_detector, load_fold, predict_frames
     from auflow.settings import EvaluationSettings
     from auflow.study import run_study
 
@@ -277,7 +277,8 @@ def child(args) -> None:
         fit_detector(detector, train)
         predict_frames(detector, test, 0)
     else:
-        dataset = load_dataset(args.table, settings.normalise)
+        # as the study jobs read it: the fold's training frames only
+        dataset, _ = load_fold(args.table, folds, 0, settings.normalise, with_test=False)
         start = time.perf_counter()
         # a new journal, beside nothing of the table's (its folder may be another run's)
         journal = Path(tempfile.mkdtemp(prefix="auflow-trial-")) / f"{model}.journal"

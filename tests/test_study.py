@@ -181,3 +181,23 @@ def test_a_trial_of_a_one_part_model_fits_once_and_scores_its_one_validation_par
     assert 0 < value <= 1
     # all three parts pool the scores of every training subject: another value
     assert every(optuna.trial.FixedTrial(params)) != value
+
+
+def test_a_study_given_only_the_folds_training_frames_scores_as_on_the_whole_table(tmp_path):
+    from auflow.io.parquet import write_table
+    from auflow.models.train import load_fold
+
+    dataset = noisy_au_task()
+    folds = dataset[["subject", "frame"]].assign(fold=dataset["subject"].isin(["s0", "s1"]) * 1)
+    path = tmp_path / "dataset.parquet"
+    write_table(dataset, path)
+    train, test = load_fold(path, folds, 1, "none", with_test=False)
+    assert test is None and not train["subject"].isin(["s0", "s1"]).any()
+    settings = EvaluationSettings(aus=(1,), inner_splits=3, normalise="none", seed=0)
+    whole, _ = objective_for(dataset, folds, 1, "decision_tree", settings)
+    part, _ = objective_for(train, folds, 1, "decision_tree", settings)
+    for params in (
+        {"max_depth": 2, "min_samples_leaf": 5},
+        {"max_depth": 4, "min_samples_leaf": 1},
+    ):
+        assert part(optuna.trial.FixedTrial(params)) == whole(optuna.trial.FixedTrial(params))

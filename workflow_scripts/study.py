@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
-from auflow.models.train import fit_detector, load_dataset, predict_frames, split_fold
+from auflow.models.train import fit_detector, load_fold, load_labels, predict_frames
 from auflow.plots import plot_study
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
@@ -17,11 +17,12 @@ log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.study
 fold = int(w.fold)
 settings = EvaluationSettings(**p["settings"])
-dataset = load_dataset(snakemake.input.dataset, settings.normalise)
 folds = read_table(snakemake.input.folds)
+# the fold's two parts, never the whole table's features beside them (the trials see the first)
+train, test = load_fold(snakemake.input.dataset, folds, fold, settings.normalise)
 name = study_of_files(snakemake.input.dataset, snakemake.input.folds, w.model, fold, p)
 study, best = run_study(
-    dataset,
+    train,
     folds,
     fold,
     w.model,
@@ -35,7 +36,6 @@ study, best = run_study(
     inner_parts=p["inner_parts"],
 )
 plot_study(study, f"optuna_{w.model}", f"fold {fold}", snakemake.output)
-train, test = split_fold(dataset, folds, fold)
 detector = fit_detector(make_detector(w.model, best, settings, snakemake.threads), train)
 predictions = predict_frames(detector, test, fold)
 write_table(finished_trials(study), snakemake.output.trials, {"study": name})
@@ -47,7 +47,7 @@ Path(snakemake.output.best).write_text(
 )
 metrics = fold_metrics(
     predictions,
-    dataset,
+    load_labels(snakemake.input.dataset),
     settings.aus,
     settings.occurrence_threshold,
     extractor=w.extractor,

@@ -3,7 +3,7 @@
 import logging
 
 from auflow.io.parquet import read_table
-from auflow.models.train import load_dataset
+from auflow.models.train import load_fold
 from auflow.settings import EvaluationSettings
 from auflow.study import add_trials, objective_for, open_study, study_of_files
 from auflow.workflow import log_to
@@ -12,10 +12,12 @@ log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.study
 fold = int(w.fold)
 settings = EvaluationSettings(**p["settings"])
-dataset = load_dataset(snakemake.input.dataset, settings.normalise)
+folds = read_table(snakemake.input.folds)
+# the trials see the fold's training frames only: nothing else of the table is read
+train, _ = load_fold(snakemake.input.dataset, folds, fold, settings.normalise, with_test=False)
 objective, _ = objective_for(
-    dataset,
-    read_table(snakemake.input.folds),
+    train,
+    folds,
     fold,
     w.model,
     settings,

@@ -20,7 +20,7 @@ from optuna.trial import TrialState
 from auflow.evaluation.metrics import score_predictions
 from auflow.io.dataset import KEY
 from auflow.models import make_detector
-from auflow.models.train import fit_detector, predict_frames, split_fold
+from auflow.models.train import fit_detector, predict_frames, split_fold, training_frames
 from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,10 @@ def objective_for(
 ):
     """The objective of ``model``'s study on ``fold``: it sees the fold's training subjects only.
 
+    ``dataset`` is the dataset table, or only the fold's training frames (what a study job reads,
+    :func:`auflow.models.train.load_fold` with ``with_test=False``, so that the table's other
+    features are not held during the trials).
+
     A trial is scored as the pipeline reports, F1 per AU pooled over the inner validation
     subjects, mean over AUs, with one difference that makes a trial a quarter of the work: the
     detectors are fitted on each inner training part without tuning, and each AU's threshold
@@ -191,8 +195,7 @@ def objective_for(
         raise ValueError(
             f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
         ) from None
-    train, _ = split_fold(dataset, folds, fold)
-    train = train.drop(columns="fold")
+    train = training_frames(dataset, folds, fold)
     validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
     n_inner = int(validation_folds["fold"].max()) + 1
     if inner_parts is not None:

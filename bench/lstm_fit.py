@@ -63,6 +63,7 @@ def main() -> None:
     from auflow.evaluation.splits import inner_group_splits, make_folds
     from auflow.models import make_detector
     from auflow.models import sequence as seq
+    from auflow.models.scaling import column_statistics
     from auflow.models.train import load_dataset, split_fold, training_arrays
     from auflow.settings import EvaluationSettings
 
@@ -100,7 +101,8 @@ def main() -> None:
         return mean, scale, padded
 
     def new_padded():
-        detector.mean_, detector.scale_ = seq.standardisation(X, fit_rows)
+        mean, scale = column_statistics(X, fit_rows)
+        detector.mean_, detector.scale_ = mean.astype(np.float32), scale.astype(np.float32)
         return detector._padded(X)
 
     old_peak, (old_mean, old_scale, old) = traced_peak(old_padded)

@@ -42,6 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
+from auflow.models.scaling import column_statistics
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ class Logistic(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         if both.any():
             fitted = np.flatnonzero(both)
-            frames = _Frames(X, *_standardisation(X)) if self.standardise else _Frames(X)
+            frames = _Frames(X, *column_statistics(X)) if self.standardise else _Frames(X)
             weights[:, fitted], self.n_iter_ = _lbfgs(
                 frames,
                 labels[:, fitted],
@@ -217,22 +218,6 @@ class _Frames:
         gram[d, :d] = gram[:d, d]
         gram[d, d] = len(X)
         return gram
-
-
-def _standardisation(X) -> tuple[np.ndarray, np.ndarray]:
-    """(centre, spread), (n_features,) float64 mean and standard deviation of the columns of
-    ``X``, a spread of 0 taken as 1: ``StandardScaler``'s, accumulated in float64 a few thousand
-    frames at a time."""
-    total = np.zeros(X.shape[1])
-    for start in range(0, len(X), ROWS_AT_ONCE):
-        total += X[start : start + ROWS_AT_ONCE].sum(axis=0, dtype=np.float64)
-    centre = total / len(X)
-    squares = np.zeros(X.shape[1])
-    for start in range(0, len(X), ROWS_AT_ONCE):
-        squares += ((X[start : start + ROWS_AT_ONCE] - centre) ** 2).sum(axis=0)
-    spread = np.sqrt(squares / len(X))
-    spread[spread == 0] = 1.0
-    return centre, spread
 
 
 def _preconditioner(frames, sample_weights, C, fit_intercept):

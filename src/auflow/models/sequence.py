@@ -52,6 +52,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from auflow.evaluation.splits import inner_group_splits
 from auflow.models.detector import choose_cut, smooth_scores
+from auflow.models.scaling import column_statistics
 
 log = logging.getLogger(__name__)
 
@@ -65,9 +66,6 @@ TRUSTED_KERAS_PACKAGE = "keras"
 # Windows per prediction (and validation) step. Steps of 1,024 scored no faster on one thread
 # (bench/lstm_fit.py), and hold four times the memory (57 MB at 16 frames x 865 inputs).
 PREDICTION_BATCH = 256
-# Rows per pass when summing the training frames' statistics (a 14 MB float64 chunk at 864
-# features): no copy of the whole training set.
-STATISTICS_CHUNK = 2048
 
 
 def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -181,34 +179,6 @@ def configure_tensorflow(threads: int, seed: int) -> None:
         log.info("TensorFlow already running: its thread pools keep their size")
     keras.utils.set_random_seed(int(seed))
     tf.config.experimental.enable_op_determinism()
-
-
-def standardisation(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation of each feature over the rows ``rows`` of ``X``.
-
-    Parameters
-    ----------
-    X : (n, n_features) float32.
-    rows : (n_rows,) int64 row indices, at least one.
-
-    Returns
-    -------
-    mean, scale : (n_features,) float32; a feature's scale is 1 where its deviation is 0.
-        Summed in float64, chunk by chunk, so no copy of the rows is made.
-    """
-    chunks = [
-        rows[start : start + STATISTICS_CHUNK] for start in range(0, len(rows), STATISTICS_CHUNK)
-    ]
-    total = np.zeros(X.shape[1])
-    for chunk in chunks:
-        total += X[chunk].sum(axis=0, dtype=np.float64)
-    mean = total / len(rows)
-    squares = np.zeros(X.shape[1])
-    for chunk in chunks:
-        deviation = X[chunk] - mean
-        squares += np.einsum("ij,ij->j", deviation, deviation)
-    scale = np.sqrt(squares / len(rows))
-    return mean.astype(np.float32), np.where(scale > 0, scale, 1.0).astype(np.float32)
 
 
 def _variables(model) -> list:
@@ -504,7 +474,9 @@ class LSTMDetector(BaseEstimator):
             validation[held_out] = True
         fitting = ~validation
         fit_rows = np.flatnonzero(fitting)
-        self.mean_, self.scale_ = standardisation(X, fit_rows)
+        # summed chunk by chunk: no copy of the training frames
+        mean, scale = column_statistics(X, fit_rows)
+        self.mean_, self.scale_ = mean.astype(np.float32), scale.astype(np.float32)
         self.n_features_in_ = X.shape[1]
         padded = self._padded(X)
         rows = window_rows(groups, frames, self.window, self.context)

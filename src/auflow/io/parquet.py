@@ -55,18 +55,14 @@ def read_table(path: str | Path, columns: list[str] | None = None) -> pd.DataFra
     0.46 GB table), and so does reading it in batches of rows (a row group is decoded whole).
     """
     parquet = pq.ParquetFile(path)
-    schema = parquet.schema_arrow
-    names = list(columns) if columns is not None else schema.names
-    floats = [name for name in names if schema.field(name).type == pa.float32()]
+    names = list(columns) if columns is not None else parquet.schema_arrow.names
+    floats = _float_columns(parquet, names)
     if len(floats) < 2:
         return parquet.read(columns=names).to_pandas()
+    rest = _other_columns(parquet, names, floats)
     block = np.empty((len(floats), parquet.metadata.num_rows), np.float32)
-    for first in range(0, len(floats), COLUMNS_AT_ONCE):
-        part = parquet.read(columns=floats[first : first + COLUMNS_AT_ONCE])
-        for row, column in enumerate(part.columns, start=first):
-            block[row] = column.to_numpy()
-    others = [name for name in names if name not in set(floats)]
-    rest = parquet.read(columns=others).to_pandas() if others else pd.DataFrame()
+    for first, values in _float_slices(parquet, floats):
+        block[first : first + values.shape[1]] = values.T
     return with_float_block(block.T, floats, rest, names)
 
 
@@ -92,15 +88,11 @@ def read_table_parts(
     One frame per mask, its rows in table order, default index, columns as :func:`read_table`.
     """
     parquet = pq.ParquetFile(path)
-    schema = parquet.schema_arrow
-    names = schema.names
-    floats = [name for name in names if schema.field(name).type == pa.float32()]
-    others = [name for name in names if name not in set(floats)]
-    rest = parquet.read(columns=others).to_pandas() if others else pd.DataFrame()
+    names = parquet.schema_arrow.names
+    floats = _float_columns(parquet, names)
+    rest = _other_columns(parquet, names, floats)
     blocks = [np.empty((len(floats), int(np.count_nonzero(mask))), np.float32) for mask in parts]
-    for first in range(0, len(floats), COLUMNS_AT_ONCE):
-        part = parquet.read(columns=floats[first : first + COLUMNS_AT_ONCE])
-        values = np.column_stack([column.to_numpy() for column in part.columns])
+    for first, values in _float_slices(parquet, floats):
         if transform is not None:
             values = transform(values, rest)
         for block, mask in zip(blocks, parts, strict=True):
@@ -109,6 +101,26 @@ def read_table_parts(
         with_float_block(block.T, floats, rest.loc[mask].reset_index(drop=True), names)
         for block, mask in zip(blocks, parts, strict=True)
     ]
+
+
+def _float_columns(parquet: pq.ParquetFile, names: list[str]) -> list[str]:
+    """The float32 columns among ``names`` (the features of a dataset table)."""
+    schema = parquet.schema_arrow
+    return [name for name in names if schema.field(name).type == pa.float32()]
+
+
+def _other_columns(parquet: pq.ParquetFile, names: list[str], floats: list[str]) -> pd.DataFrame:
+    """The columns of ``names`` that are not in ``floats``, in pandas (keys and labels: small)."""
+    others = [name for name in names if name not in set(floats)]
+    return parquet.read(columns=others).to_pandas() if others else pd.DataFrame()
+
+
+def _float_slices(parquet: pq.ParquetFile, floats: list[str]):
+    """``(first, values)`` for each :data:`COLUMNS_AT_ONCE` of the columns ``floats``:
+    ``values`` (n_rows, n_columns) float32 of the columns from position ``first`` on."""
+    for first in range(0, len(floats), COLUMNS_AT_ONCE):
+        part = parquet.read(columns=floats[first : first + COLUMNS_AT_ONCE])
+        yield first, np.column_stack([column.to_numpy() for column in part.columns])
 
 
 def with_float_block(

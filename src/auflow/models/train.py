@@ -13,7 +13,7 @@ import pandas as pd
 
 from auflow.io.dataset import KEY, au_columns
 from auflow.io.labels import au_column
-from auflow.io.parquet import with_float_block
+from auflow.io.parquet import read_table, read_table_parts, with_float_block
 
 
 def feature_columns(dataset: pd.DataFrame) -> list[str]:
@@ -32,15 +32,16 @@ def normalise_per_subject(dataset: pd.DataFrame, by: str = "subject") -> pd.Data
     columns = feature_columns(dataset)
     values = dataset[columns].to_numpy(np.float32)  # a view of the block read_table made
     normalised = np.empty((len(columns), len(dataset)), np.float32).T  # pandas' block layout
-    normalised[:] = subtract_subject_medians(values, dataset[by])
+    subtract_subject_medians(values, dataset[by], out=normalised)
     rest = dataset.drop(columns=columns)
     return with_float_block(normalised, columns, rest, dataset.columns)
 
 
-def subtract_subject_medians(values: np.ndarray, subjects) -> np.ndarray:
+def subtract_subject_medians(values: np.ndarray, subjects, out=None) -> np.ndarray:
     """(n, n_columns) float32 ``values`` less the median of each column over each subject's rows
-    (missing values skipped, as pandas does). ``subjects``: (n,) the subject of each row."""
-    normalised = np.empty_like(values)
+    (missing values skipped, as pandas does). ``subjects``: (n,) the subject of each row;
+    ``out``: an array of ``values``' shape to write into (and return), else a new one."""
+    normalised = np.empty_like(values) if out is None else out
     codes, _ = pd.factorize(np.asarray(subjects))
     for code in np.unique(codes):
         rows = np.flatnonzero(codes == code)
@@ -65,11 +66,13 @@ def _column_medians(values: np.ndarray) -> np.ndarray:
 
 def normalise(dataset: pd.DataFrame, method: str, by: str = "subject") -> pd.DataFrame:
     """Apply the configured feature normalisation (``none`` or ``subject_median``)."""
-    if method == "subject_median":
-        return normalise_per_subject(dataset, by)
-    if method != "none":
+    _check_normalisation(method)
+    return normalise_per_subject(dataset, by) if method == "subject_median" else dataset
+
+
+def _check_normalisation(method: str) -> None:
+    if method not in ("none", "subject_median"):
         raise ValueError(f"unknown normalisation {method!r}; use 'none' or 'subject_median'")
-    return dataset
 
 
 def split_fold(
@@ -103,10 +106,7 @@ def load_fold(
     normalised and sent to its part in turn (:func:`auflow.io.parquet.read_table_parts`). For a
     fold of DISFA's HOG table that is 0.9 GB less at its peak. ``with_test=False`` reads the
     training frames only (a study's trials see nothing else): ``(train, None)``."""
-    from auflow.io.parquet import read_table, read_table_parts
-
-    if method not in ("none", "subject_median"):
-        raise ValueError(f"unknown normalisation {method!r}; use 'none' or 'subject_median'")
+    _check_normalisation(method)
     keys = read_table(path, columns=KEY)
     is_test, fold_numbers = _test_rows(keys, folds, fold)
 
@@ -222,14 +222,10 @@ def load_labels(path) -> pd.DataFrame:
     """The keys and AU intensity columns of a dataset table, without its features."""
     import pyarrow.parquet as pq
 
-    from auflow.io.parquet import read_table
-
     names = pq.read_schema(path).names
     return read_table(path, columns=[*KEY, *au_columns(pd.DataFrame(columns=names))])
 
 
 def load_dataset(path, method: str = "none") -> pd.DataFrame:
     """Read a dataset table and apply the configured feature normalisation."""
-    from auflow.io.parquet import read_table
-
     return normalise(read_table(path), method)

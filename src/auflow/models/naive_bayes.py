@@ -84,13 +84,9 @@ class GaussianNaiveBayes(ClassifierMixin, BaseEstimator):
         theta = sums / counts[:, None]
         var = np.maximum(squares / counts[:, None] - theta**2, 0.0) + self.epsilon_
         bounds = np.cumsum([0, *(len(values) for values in classes)])
-        prior = np.concatenate(
-            [counts[a:b] / counts[a:b].sum() for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
-        )
-        self.bounds_, self.log_prior_ = bounds, np.log(prior)
-        self.theta_all_, self.var_all_ = theta, var
         per_output = [
-            (prior[a:b], theta[a:b], var[a:b]) for a, b in zip(bounds[:-1], bounds[1:], strict=True)
+            (counts[a:b] / counts[a:b].sum(), theta[a:b], var[a:b])
+            for a, b in zip(bounds[:-1], bounds[1:], strict=True)
         ]
         if single:
             self.classes_ = classes[0]
@@ -103,20 +99,24 @@ class GaussianNaiveBayes(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _parts(self):
-        """The (start, stop) columns of each output's classes in the joint log-likelihood."""
-        return list(zip(self.bounds_[:-1], self.bounds_[1:], strict=True))
+    def _outputs(self) -> list[tuple[np.ndarray, ...]]:
+        """Per output: (classes, class_prior, theta, var), as lists for one output too."""
+        if isinstance(self.classes_, np.ndarray):
+            return [(self.classes_, self.class_prior_, self.theta_, self.var_)]
+        return list(zip(self.classes_, self.class_prior_, self.theta_, self.var_, strict=True))
 
-    def _joint_log_likelihood(self, X) -> np.ndarray:
-        """(n, n_output_classes) float64 log P(c) + log p(x | c) of every output's classes."""
+    def _joint_log_likelihood(self, X) -> list[np.ndarray]:
+        """Per output, (n, n_classes) float64 log P(c) + log p(x | c) of its classes; the
+        likelihoods of every output's classes are computed together."""
         check_is_fitted(self, "classes_")
         X = np.asarray(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have {self.n_features_in_} features, got shape {X.shape}")
-        theta, var = self.theta_all_, self.var_all_
+        outputs = self._outputs()
+        prior, theta, var = (np.concatenate(v) for v in list(zip(*outputs, strict=True))[1:])
         precision = 1.0 / var
         constant = (
-            self.log_prior_
+            np.log(prior)
             - 0.5 * np.log(2.0 * np.pi * var).sum(axis=1)
             - 0.5 * (theta**2 * precision).sum(axis=1)
         )
@@ -130,25 +130,25 @@ class GaussianNaiveBayes(ClassifierMixin, BaseEstimator):
             block *= block
             rows += block @ quadratic
             rows += constant
-        return joint
+        bounds = np.cumsum([0, *(len(classes) for classes, *_ in outputs)])
+        return [joint[:, a:b] for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def predict_proba(self, X):
         """Class probabilities: (n, n_classes) for one output, else a list of them per output."""
-        joint = self._joint_log_likelihood(X)
-        probabilities = []
-        for start, stop in self._parts():
-            output = joint[:, start:stop]
-            probabilities.append(np.exp(output - logsumexp(output, axis=1, keepdims=True)))
+        probabilities = [
+            np.exp(joint - logsumexp(joint, axis=1, keepdims=True))
+            for joint in self._joint_log_likelihood(X)
+        ]
         return probabilities[0] if isinstance(self.classes_, np.ndarray) else probabilities
 
     def predict(self, X) -> np.ndarray:
         """The most likely class: (n,) for one output, else (n, n_outputs)."""
-        joint = self._joint_log_likelihood(X)
-        classes = [self.classes_] if isinstance(self.classes_, np.ndarray) else self.classes_
         predicted = np.column_stack(
             [
-                values[np.argmax(joint[:, start:stop], axis=1)]
-                for values, (start, stop) in zip(classes, self._parts(), strict=True)
+                classes[np.argmax(joint, axis=1)]
+                for (classes, *_), joint in zip(
+                    self._outputs(), self._joint_log_likelihood(X), strict=True
+                )
             ]
         )
         return predicted[:, 0] if isinstance(self.classes_, np.ndarray) else predicted

@@ -243,14 +243,14 @@ def learning_table(tree: Path, name: str, destination: Path, fraction: float) ->
 
 
 def child(args) -> None:
-    """One job's work in this process: a classify fold, or one study trial."""
+    """One job's work in this process: a classify fold, a final fit, or one study trial."""
     from snakemake.utils import validate
     from threadpoolctl import threadpool_limits
 
     from auflow.evaluation.splits import make_folds
     from auflow.io.parquet import read_table
     from auflow.models import make_detector
-    from auflow.models.train import fit_detector, load_fold, predict_frames
+    from auflow.models.train import fit_detector, load_dataset, load_fold, predict_frames
     from auflow.settings import EvaluationSettings
     from auflow.study import run_study
 
@@ -269,7 +269,13 @@ def child(args) -> None:
         classifier, params = model, config["classifiers"][model]["params"]
     keys = read_table(args.table, columns=["subject", "frame"])
     folds = make_folds(keys, "group_kfold", 3, 0, False)
-    if kind == "fold":
+    if kind == "final":
+        # as the fit_final job: every subject's frames, the model fitted with its tuning
+        dataset = load_dataset(args.table, settings.normalise)
+        start = time.perf_counter()
+        detector = make_detector(classifier, params, settings, 1)
+        fit_detector(detector, dataset)
+    elif kind == "fold":
         # as the classify job reads them: the two parts, never the whole table's features
         train, test = load_fold(args.table, folds, 0, settings.normalise)
         start = time.perf_counter()

@@ -106,3 +106,32 @@ def test_too_few_steps_warn_and_labels_are_checked():
         LinearSVM().fit(X, y * 2)
     with pytest.raises(ValueError, match="C must be positive"):
         LinearSVM(C=0).fit(X, y)
+
+
+def test_standardising_is_standard_scaler_then_the_model():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from auflow.models.classic import make_classifier
+
+    # features far from zero relative to their spread, several outputs, more frames than one
+    # chunk of standardisation
+    X, first = problem(12, n=5000, d=30)
+    _, second = problem(13, n=5000, d=30, positives=0.05)
+    X = X * np.linspace(0.5, 3.0, X.shape[1]).astype(np.float32) + 4.0
+    labels = np.column_stack([first, second])
+    ours = LinearSVM(C=0.1, class_weight="balanced", standardise=True).fit(X, labels)
+    theirs = make_pipeline(StandardScaler(), LinearSVM(C=0.1, class_weight="balanced"))
+    theirs.fit(X, labels)
+    margins = theirs.decision_function(X)
+    np.testing.assert_allclose(
+        ours.decision_function(X), margins, atol=1e-5 * np.abs(margins).max()
+    )
+    # the registry's linear SVM standardises itself: no scaler step, the same scores
+    registered = make_classifier("svm_linear", {"C": 0.1, "class_weight": "balanced"})
+    assert list(registered.named_steps) == ["model"]
+    np.testing.assert_allclose(
+        registered.fit(X, labels).decision_function(X), margins, atol=1e-5 * np.abs(margins).max()
+    )
+    # the liblinear twin keeps scikit-learn's scaler
+    assert list(make_classifier("svm_linear_liblinear").named_steps) == ["scale", "model"]

@@ -121,6 +121,10 @@ def _float_slices(parquet: pq.ParquetFile, floats: list[str]):
     for first in range(0, len(floats), COLUMNS_AT_ONCE):
         part = parquet.read(columns=floats[first : first + COLUMNS_AT_ONCE])
         yield first, np.column_stack([column.to_numpy() for column in part.columns])
+        del part
+    # Arrow's allocator keeps what the slices' decoding used (0.16 GB after DISFA's HOG table)
+    # for reuse; a job reads its tables once, so it goes back to the system
+    pa.default_memory_pool().release_unused()
 
 
 def with_float_block(

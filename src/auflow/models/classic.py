@@ -28,10 +28,11 @@ def _sklearn(path: str):
 
 
 def _linear_svm(**params):
-    """LinearSVC's model (squared hinge, L2), solved for every AU at once."""
+    """LinearSVC's model (squared hinge, L2) on standardised features, solved for every AU at
+    once; it standardises the features itself (see :data:`STANDARDISES_ITSELF`)."""
     from auflow.models.linear_svm import LinearSVM
 
-    return LinearSVM(**params)
+    return LinearSVM(**{"standardise": True, **params})
 
 
 def _logistic(**params):
@@ -105,7 +106,7 @@ CLASSIFIERS = {
 RESAMPLED = {"smote_adaboost"}
 # Models that standardise the features inside their own fit, as StandardScaler would, without
 # its scaled copy of the features (0.6 GB for a DISFA-sized fold of HOG features).
-STANDARDISES_ITSELF = {"logistic_regression"}
+STANDARDISES_ITSELF = {"logistic_regression", "svm_linear"}
 
 
 def make_classifier(name: str, params: dict | None = None, random_state: int = 0) -> Pipeline:

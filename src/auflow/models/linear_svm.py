@@ -33,6 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
+from auflow.models.scaling import ROWS_AT_ONCE, column_statistics
 
 log = logging.getLogger(__name__)
 
@@ -55,21 +56,36 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
         Most Newton steps.
     intercept_scaling : float, default 1.0
         Value of the constant feature whose weight is the intercept.
+    standardise : bool, default False
+        Fit on the features standardised (``StandardScaler``'s mean and standard deviation of
+        the training frames), written straight into the solver's own copy of the features: the
+        model of ``StandardScaler`` followed by this one, with ``coef_`` and ``intercept_``
+        expressed on the features as given, and one copy of the features fewer (0.45 GB for a
+        final fit on DISFA's ``gabor_energy`` table).
 
     Attributes
     ----------
     classes_ : (2,) array for one output, else a list of one such array per output.
-    coef_ : (1, n_features) or (n_outputs, n_features) float64.
+    coef_ : (1, n_features) or (n_outputs, n_features) float64, on the features as given.
     intercept_ : (1,) or (n_outputs,) float64.
     n_iter_ : int, Newton steps taken by the slowest column.
     """
 
-    def __init__(self, C=1.0, class_weight=None, tol=1e-6, max_iter=100, intercept_scaling=1.0):
+    def __init__(
+        self,
+        C=1.0,
+        class_weight=None,
+        tol=1e-6,
+        max_iter=100,
+        intercept_scaling=1.0,
+        standardise=False,
+    ):
         self.C = C
         self.class_weight = class_weight
         self.tol = tol
         self.max_iter = max_iter
         self.intercept_scaling = intercept_scaling
+        self.standardise = standardise
 
     def fit(self, X, y):
         """Fit on ``X`` (n, n_features) and 0/1 labels ``y``: (n,) or (n, n_outputs)."""
@@ -80,11 +96,26 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
         weight_0, weight_1 = class_weights(self.class_weight, labels)
         costs = (self.C * np.where(labels == 1, weight_1, weight_0)).astype(np.float32)
         features = np.empty((len(X), X.shape[1] + 1), np.float32)
-        features[:, :-1] = X
+        if self.standardise:
+            centre, spread = column_statistics(X)
+            for start in range(0, len(X), ROWS_AT_ONCE):
+                rows = slice(start, start + ROWS_AT_ONCE)
+                # as StandardScaler: the difference rounded to float32, then the quotient
+                difference = (X[rows] - centre).astype(np.float32)
+                np.divide(difference, spread, out=features[rows, :-1], casting="same_kind")
+        else:
+            features[:, :-1] = X
         features[:, -1] = self.intercept_scaling
         weights, self.n_iter_ = _newton(features, signs, costs, self.tol, self.max_iter)
-        self.coef_ = weights[:-1].T.copy()
-        self.intercept_ = weights[-1] * self.intercept_scaling
+        del features
+        coef = weights[:-1]
+        intercept = weights[-1] * self.intercept_scaling
+        if self.standardise:
+            # the same model on the features as given: w.z + b = (w / spread).x + b - ...
+            coef = coef / spread[:, None]
+            intercept = intercept - centre @ coef
+        self.coef_ = coef.T.copy()
+        self.intercept_ = intercept
         classes = [np.unique(column) for column in labels.T]
         self.classes_ = classes[0] if single else classes
         self.n_features_in_ = X.shape[1]
@@ -93,7 +124,13 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
     def decision_function(self, X) -> np.ndarray:
         """Signed distances to the margin: (n,) for one output, (n, n_outputs) for several."""
         check_is_fitted(self, "coef_")
-        scores = np.asarray(X, dtype=np.float64) @ self.coef_.T + self.intercept_
+        X = np.asarray(X)
+        # in float64, a few thousand frames at a time: no float64 copy of all the frames
+        scores = np.empty((len(X), len(self.coef_)))
+        for start in range(0, len(X), ROWS_AT_ONCE):
+            rows = slice(start, start + ROWS_AT_ONCE)
+            scores[rows] = X[rows].astype(np.float64) @ self.coef_.T
+        scores += self.intercept_
         return scores[:, 0] if isinstance(self.classes_, np.ndarray) else scores
 
     def predict(self, X) -> np.ndarray:

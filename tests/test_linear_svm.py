@@ -135,3 +135,18 @@ def test_standardising_is_standard_scaler_then_the_model():
     )
     # the liblinear twin keeps scikit-learn's scaler
     assert list(make_classifier("svm_linear_liblinear").named_steps) == ["scale", "model"]
+
+
+def test_rows_read_in_place_are_the_same_fit_as_their_copy():
+    X, first = problem(16, n=9000, d=20)
+    _, second = problem(17, n=9000, d=20, positives=0.3)
+    X = np.asfortranarray(X + 2.0)
+    labels = np.column_stack([first, second])
+    rows = np.r_[100:2600, 3000:3001, 4000:9000]
+    for standardise in (True, False):
+        model = dict(C=0.1, class_weight="balanced", standardise=standardise)
+        in_place = LinearSVM(**model).fit(X, labels[rows], rows=rows)
+        copied = LinearSVM(**model).fit(X[rows], labels[rows])
+        # the same solver on the same numbers: equal to the last bits of float64 sums
+        np.testing.assert_allclose(in_place.coef_, copied.coef_, rtol=1e-6, atol=1e-9)
+        np.testing.assert_allclose(in_place.intercept_, copied.intercept_, rtol=1e-6, atol=1e-9)

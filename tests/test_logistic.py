@@ -188,3 +188,30 @@ def test_too_few_iterations_warn_and_inputs_are_checked():
         Logistic(C=0).fit(X, y)
     with pytest.raises(ValueError, match="class_weight"):
         Logistic(class_weight="even").fit(X, y)
+
+
+def test_rows_read_in_place_are_the_same_fit_as_their_copy():
+    from auflow.models.scaling import row_runs
+
+    # runs of rows as an inner split's subjects are, longer and shorter than a chunk, in a
+    # table of F-order features (as pandas keeps them)
+    X, first = problem(14, n=12000, d=25, offset=2.0)
+    _, second = problem(15, n=12000, d=25, positives=0.4)
+    X = np.asfortranarray(X)
+    labels = np.column_stack([first, second])
+    rows = np.r_[0:700, 2000:7100, 7100:7150, 9000:12000]
+    assert [(r.start, r.stop) for r in row_runs(len(X), rows)] == [
+        (0, 700),
+        (2000, 7150),
+        (9000, 12000),
+    ]
+    assert sum(r.stop - r.start for r in row_runs(len(X), rows, 4096)) == len(rows)
+    model = dict(class_weight="balanced", tol=1e-8, max_iter=1000, standardise=True)
+    in_place = Logistic(**model).fit(X, labels[rows], rows=rows)
+    copied = Logistic(**model).fit(X[rows], labels[rows])
+    scores = copied.decision_function(X)
+    np.testing.assert_allclose(
+        in_place.decision_function(X), scores, atol=1e-5 * np.abs(scores).max()
+    )
+    with pytest.raises(ValueError, match="rows to fit on"):
+        Logistic().fit(X, labels, rows=rows)

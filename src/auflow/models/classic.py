@@ -107,6 +107,10 @@ RESAMPLED = {"smote_adaboost"}
 # Models that standardise the features inside their own fit, as StandardScaler would, without
 # its scaled copy of the features (0.6 GB for a DISFA-sized fold of HOG features).
 STANDARDISES_ITSELF = {"logistic_regression", "svm_linear"}
+# Models whose fit reads a subset of the rows of the features in place (``fit(X, y, rows=...)``),
+# so that an inner split's training frames are not copied out of the fold's (0.6 GB for a final
+# fit on DISFA's HOG table). Their pipelines are the model alone (no scaler, no resampling).
+READS_ROWS = {"logistic_regression", "svm_linear"}
 
 
 def make_classifier(name: str, params: dict | None = None, random_state: int = 0) -> Pipeline:

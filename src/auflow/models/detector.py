@@ -21,7 +21,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.evaluation.splits import inner_group_splits
-from auflow.models.classic import make_classifier
+from auflow.models.classic import READS_ROWS, make_classifier
 
 log = logging.getLogger(__name__)
 
@@ -294,7 +294,7 @@ class AUDetector(BaseEstimator):
         scores = np.empty(labels.shape)
         if any(tunable):
             for train, validation in inner:
-                model = self._fit_one(X[train], labels[train])
+                model = self._fit_rows(X, labels, train)
                 scores[validation] = _output_scores(model, X[validation])
         self.shared_ = self._fit_one(X, labels) if not all(constant) else None
         fitted = []
@@ -312,6 +312,13 @@ class AUDetector(BaseEstimator):
                 threshold = own_threshold(self.shared_)
             fitted.append((None, threshold, width, tuned))
         return fitted
+
+    def _fit_rows(self, X, labels, rows):
+        """``_fit_one(X[rows], labels[rows])``, reading the rows in place where the model can
+        (:data:`~auflow.models.classic.READS_ROWS`) instead of copying them out of ``X``."""
+        if self.classifier in READS_ROWS:
+            return self._pipeline().fit(X, labels[rows], model__rows=rows)
+        return self._fit_one(X[rows], labels[rows])
 
     def _tune(self, X, labels, groups, inner):
         """(threshold, width) maximising F1 over the pooled out-of-split scores of the inner

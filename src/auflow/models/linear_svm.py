@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
-from auflow.models.scaling import ROWS_AT_ONCE, column_statistics
+from auflow.models.scaling import ROWS_AT_ONCE, column_statistics, row_runs
 
 log = logging.getLogger(__name__)
 
@@ -87,24 +87,29 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
         self.intercept_scaling = intercept_scaling
         self.standardise = standardise
 
-    def fit(self, X, y):
-        """Fit on ``X`` (n, n_features) and 0/1 labels ``y``: (n,) or (n, n_outputs)."""
-        X, labels, single = binary_outputs(X, y, "LinearSVM")
+    def fit(self, X, y, rows=None):
+        """Fit on ``X`` (n, n_features) and 0/1 labels ``y``: (n,) or (n, n_outputs).
+        ``rows``: optional (n_rows,) int indices, to fit on ``X[rows]`` (``y`` their labels),
+        read in place into the solver's own copy instead of through a copy of those rows."""
+        X, labels, single = binary_outputs(X, y, "LinearSVM", rows)
         if self.C <= 0:
             raise ValueError(f"C must be positive, got {self.C}")
         signs = np.where(labels == 1, 1.0, -1.0).astype(np.float32)
         weight_0, weight_1 = class_weights(self.class_weight, labels)
         costs = (self.C * np.where(labels == 1, weight_1, weight_0)).astype(np.float32)
-        features = np.empty((len(X), X.shape[1] + 1), np.float32)
+        features = np.empty((len(labels), X.shape[1] + 1), np.float32)
         if self.standardise:
-            centre, spread = column_statistics(X)
-            for start in range(0, len(X), ROWS_AT_ONCE):
-                rows = slice(start, start + ROWS_AT_ONCE)
+            centre, spread = column_statistics(X, rows)
+        position = 0
+        for chunk in row_runs(len(X), rows, ROWS_AT_ONCE):
+            into = slice(position, position + chunk.stop - chunk.start)
+            position = into.stop
+            if self.standardise:
                 # as StandardScaler: the difference rounded to float32, then the quotient
-                difference = (X[rows] - centre).astype(np.float32)
-                np.divide(difference, spread, out=features[rows, :-1], casting="same_kind")
-        else:
-            features[:, :-1] = X
+                difference = (X[chunk] - centre).astype(np.float32)
+                np.divide(difference, spread, out=features[into, :-1], casting="same_kind")
+            else:
+                features[into, :-1] = X[chunk]
         features[:, -1] = self.intercept_scaling
         weights, self.n_iter_ = _newton(features, signs, costs, self.tol, self.max_iter)
         del features

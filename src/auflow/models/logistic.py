@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
-from auflow.models.scaling import column_statistics
+from auflow.models.scaling import column_statistics, row_runs
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +100,11 @@ class Logistic(ClassifierMixin, BaseEstimator):
         self.fit_intercept = fit_intercept
         self.standardise = standardise
 
-    def fit(self, X, y):
+    def fit(self, X, y, rows=None):
         """Fit on ``X`` (n, n_features), float32 used as it is (other dtypes converted), and 0/1
-        labels ``y``: (n,) or (n, n_outputs)."""
-        X, labels, single = binary_outputs(X, y, "Logistic")
+        labels ``y``: (n,) or (n, n_outputs). ``rows``: optional (n_rows,) int indices, to fit
+        on ``X[rows]`` (``y`` their labels) read in place, without that copy."""
+        X, labels, single = binary_outputs(X, y, "Logistic", rows)
         if not self.C > 0:
             raise ValueError(f"C must be positive, got {self.C}")
         weights_by_class = class_weights(self.class_weight, labels)
@@ -114,7 +115,8 @@ class Logistic(ClassifierMixin, BaseEstimator):
         self.n_iter_ = 0
         if both.any():
             fitted = np.flatnonzero(both)
-            frames = _Frames(X, *column_statistics(X)) if self.standardise else _Frames(X)
+            statistics = column_statistics(X, rows) if self.standardise else (None, None)
+            frames = _Frames(X, *statistics, rows=rows)
             weights[:, fitted], self.n_iter_ = _lbfgs(
                 frames,
                 labels[:, fitted],
@@ -173,29 +175,40 @@ class _Frames:
 
     X : (n, n_features) float32, not copied.
     centre, spread : (n_features,) float64, or None for ``Z = X``.
+    rows : optional int indices of the rows of ``X`` that are the frames (in that order), read
+        run by run in place; None for every row.
     """
 
-    def __init__(self, X, centre=None, spread=None):
+    def __init__(self, X, centre=None, spread=None, rows=None):
         self.X, self.centre, self.spread = X, centre, spread
+        self.n = len(X) if rows is None else len(rows)
+        self.runs = row_runs(len(X), rows)  # whole runs: one product each
+        self.chunks = row_runs(len(X), rows, ROWS_AT_ONCE)  # runs cut for float64 partial sums
 
     def products(self, vectors) -> np.ndarray:
         """(n, k) float64 ``[Z, 1] @ vectors``, vectors (n_features + 1, k) float64: one
         float32 BLAS product."""
         w = vectors[:-1] if self.spread is None else vectors[:-1] / self.spread[:, None]
         offset = vectors[-1] if self.centre is None else vectors[-1] - self.centre @ w
-        result = (self.X @ w.astype(np.float32)).astype(np.float64)
+        w = w.astype(np.float32)
+        result = np.empty((self.n, vectors.shape[1]))
+        position = 0
+        for run in self.runs:
+            rows = run.stop - run.start
+            result[position : position + rows] = self.X[run] @ w
+            position += rows
         result += offset
         return result
 
     def transposed_products(self, residuals) -> np.ndarray:
         """(n_features + 1, k) float64 ``[Z, 1]' @ residuals``, residuals (n, k): float32
         products of a few thousand frames each, their sums added in float64."""
-        X = self.X
-        total = np.zeros((X.shape[1] + 1, residuals.shape[1]))
-        for start in range(0, len(X), ROWS_AT_ONCE):
-            stop = start + ROWS_AT_ONCE
-            part = residuals[start:stop]
-            total[:-1] += X[start:stop].T @ part.astype(np.float32)
+        total = np.zeros((self.X.shape[1] + 1, residuals.shape[1]))
+        position = 0
+        for chunk in self.chunks:
+            part = residuals[position : position + chunk.stop - chunk.start]
+            position += len(part)
+            total[:-1] += self.X[chunk].T @ part.astype(np.float32)
             total[-1] += part.sum(axis=0)
         if self.centre is not None:
             total[:-1] -= np.outer(self.centre, total[-1])
@@ -206,17 +219,16 @@ class _Frames:
         """(n_features + 1, n_features + 1) float64 ``[Z, 1]' [Z, 1]``: float32 products of a
         few thousand standardised frames each (standardised before the product, as the centre
         may be many spreads from zero), their sums added in float64."""
-        X = self.X
-        d = X.shape[1]
+        d = self.X.shape[1]
         gram = np.zeros((d + 1, d + 1))
-        for start in range(0, len(X), ROWS_AT_ONCE):
-            part = X[start : start + ROWS_AT_ONCE]
+        for chunk in self.chunks:
+            part = self.X[chunk]
             if self.centre is not None:
                 part = ((part - self.centre) / self.spread).astype(np.float32)
             gram[:d, :d] += part.T @ part
             gram[:d, d] += part.sum(axis=0, dtype=np.float64)
         gram[d, :d] = gram[:d, d]
-        gram[d, d] = len(X)
+        gram[d, d] = self.n
         return gram
 
 
@@ -253,7 +265,7 @@ def _gradient(frames, weights, margins, labels, sample_weights, C, fit_intercept
 
 def _lbfgs(frames, labels, class_weights, C, tol, max_iter, fit_intercept):
     """(n_features + 1, n_outputs) float64 minimisers (intercept last) and the iterations."""
-    n, d = frames.X.shape
+    n, d = frames.n, frames.X.shape[1]
     k = labels.shape[1]
     sample_weights = np.where(labels == 1, class_weights[1], class_weights[0])
     targets = np.where(labels == 1, 1.0, -1.0)

@@ -5,14 +5,16 @@ from __future__ import annotations
 import numpy as np
 
 
-def binary_outputs(X, y, model: str) -> tuple[np.ndarray, np.ndarray, bool]:
+def binary_outputs(X, y, model: str, rows=None) -> tuple[np.ndarray, np.ndarray, bool]:
     """``(X, labels, single)``: ``X`` as float32 (n, n_features), ``labels`` (n, n_outputs) of
-    0/1, and whether ``y`` was one output (n,) rather than a matrix (n, n_outputs)."""
+    0/1, and whether ``y`` was one output (n,) rather than a matrix (n, n_outputs). With
+    ``rows`` (indices of the rows of ``X`` fitted on), ``y`` labels those rows."""
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y)
     labels = y.reshape(len(y), -1)
-    if len(labels) != len(X):
-        raise ValueError(f"X has {len(X)} rows but y has {len(labels)}")
+    n = len(X) if rows is None else len(rows)
+    if len(labels) != n:
+        raise ValueError(f"X has {n} rows to fit on but y has {len(labels)}")
     if not np.isin(labels, (0, 1)).all():
         raise ValueError(f"{model} takes 0/1 labels")
     return X, labels, y.ndim == 1

@@ -142,7 +142,7 @@ def test_one_label_column_is_one_output_as_in_scikit_learn():
 def test_follows_the_estimator_contract():
     model = NearestNeighbours(n_neighbors=7, weights="distance")
     copy = clone(model)
-    assert copy.get_params() == {"n_neighbors": 7, "weights": "distance"}
+    assert copy.get_params() == {"n_neighbors": 7, "weights": "distance", "standardise": False}
     assert not hasattr(copy, "features_")
     train, labels, _ = labelled_frames()
     assert model.fit(train, labels) is model
@@ -178,3 +178,44 @@ def test_features_with_nan_are_refused_naming_the_row():
     train[2, 0] = np.inf
     with pytest.raises(ValueError, match="training features: 1 rows .*row 2"):
         NearestNeighbours().fit(train, labels)
+
+
+def test_standardising_is_standard_scaler_then_the_search():
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from auflow.models.classic import make_classifier
+
+    train, labels, queries = labelled_frames(seed=5, n_train=3000, n_queries=400)
+    # columns far from zero and of different spreads, read from an F-order table (as pandas
+    # keeps features), the training frames a few runs of its rows (as an inner split's subjects)
+    scales = np.linspace(0.2, 5.0, train.shape[1]).astype(np.float32)
+    table = np.asfortranarray(np.vstack([train, queries]) * scales + 7.0)
+    rows = np.r_[0:1200, 1500:3000]
+    ours = NearestNeighbours(n_neighbors=5, standardise=True)
+    ours.fit(table, labels[rows], rows=rows)
+    theirs = make_pipeline(StandardScaler(), NearestNeighbours(n_neighbors=5))
+    theirs.fit(table[rows], labels[rows])
+    query_rows = np.r_[1200:1500, 3000 : len(table)]
+    # standardised in float64 arithmetic (scikit-learn's scaler may centre in float32: 1e-7 of
+    # the raw values apart, so near-ties can differ; compared where the neighbours are clear)
+    mean = table[rows].astype(np.float64).mean(axis=0)
+    scale = table[rows].astype(np.float64).std(axis=0)
+    np.testing.assert_allclose(ours.centre_, mean, rtol=1e-12)
+    np.testing.assert_allclose(ours.spread_, scale, rtol=1e-12)
+    reference = ((table[rows] - mean) / scale).astype(np.float32)
+    np.testing.assert_allclose(ours.features_, reference, rtol=0, atol=1e-6)
+    queried = ((table[query_rows] - mean) / scale).astype(np.float32)
+    clear = unambiguous(queried, reference, labels[rows], 5)
+    assert clear.mean() > 0.9
+    for mine, theirs_p in zip(
+        ours.predict_proba(table[query_rows]), theirs.predict_proba(table[query_rows]), strict=True
+    ):
+        np.testing.assert_array_equal(mine[clear], theirs_p[clear])
+    # the registry's knn standardises itself: no scaler step
+    assert list(make_classifier("knn").named_steps) == ["model"]
+    assert list(make_classifier("knn_sklearn").named_steps) == ["scale", "model"]
+    # a NaN among the rows fitted on is named by its row of the table
+    table[1600, 2] = np.nan
+    with pytest.raises(ValueError, match="training features: 1 rows .*row 1600"):
+        NearestNeighbours(standardise=True).fit(table, labels[rows], rows=rows)

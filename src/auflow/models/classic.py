@@ -45,10 +45,11 @@ def _logistic(**params):
 
 
 def _nearest_neighbours(**params):
-    """k nearest neighbours searched by float32 matrix products (scikit-learn's model)."""
+    """k nearest neighbours searched by float32 matrix products (scikit-learn's model) among
+    standardised features; it standardises them itself (see :data:`STANDARDISES_ITSELF`)."""
     from auflow.models.neighbours import NearestNeighbours
 
-    return NearestNeighbours(**params)
+    return NearestNeighbours(**{"standardise": True, **params})
 
 
 def _gaussian_naive_bayes(**params):
@@ -106,11 +107,11 @@ CLASSIFIERS = {
 RESAMPLED = {"smote_adaboost"}
 # Models that standardise the features inside their own fit, as StandardScaler would, without
 # its scaled copy of the features (0.6 GB for a DISFA-sized fold of HOG features).
-STANDARDISES_ITSELF = {"logistic_regression", "svm_linear"}
+STANDARDISES_ITSELF = {"logistic_regression", "svm_linear", "knn"}
 # Models whose fit reads a subset of the rows of the features in place (``fit(X, y, rows=...)``),
 # so that an inner split's training frames are not copied out of the fold's (0.6 GB for a final
 # fit on DISFA's HOG table). Their pipelines are the model alone (no scaler, no resampling).
-READS_ROWS = {"logistic_regression", "svm_linear"}
+READS_ROWS = {"logistic_regression", "svm_linear", "knn"}
 
 
 def make_classifier(name: str, params: dict | None = None, random_state: int = 0) -> Pipeline:

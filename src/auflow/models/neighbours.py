@@ -28,6 +28,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+from auflow.models.scaling import ROWS_AT_ONCE, column_statistics, row_runs
+
 # Bytes of the float32 ranking block of one chunk of queries, whatever the training size; the
 # rest of a chunk's memory is a few MB.
 CHUNK_BYTES = 32 * 2**20
@@ -52,52 +54,85 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
     weights : "uniform" or "distance", default "uniform"
         "distance" weighs each neighbour's vote by 1 / its distance; a query at distance 0 from
         some training frames takes the vote of those frames only, equally weighted.
+    standardise : bool, default False
+        Search among the features standardised (``StandardScaler``'s mean and standard
+        deviation of the training frames, applied as it does): the model of ``StandardScaler``
+        followed by this one, with the training frames standardised straight into the model's
+        own copy and the queries a chunk at a time, instead of scaled copies of all of them.
 
     Attributes
     ----------
     classes_ : (n_classes,) array of the labels seen, sorted; for several outputs a list of one
         such array per output.
     outputs_2d_ : bool, whether ``y`` had several outputs.
-    features_ : (n_train, n_features) float32 training features.
+    features_ : (n_train, n_features) float32 training features (standardised, with
+        ``standardise``).
+    centre_, spread_ : (n_features,) float64 standardisation, or None without ``standardise``.
     squared_norms_ : (n_train,) float32 ``|x|^2`` of each training frame.
     labels_ : (n_train, n_outputs) intp, each frame's class as an index into its output's
         classes.
     n_features_in_ : int.
     """
 
-    def __init__(self, n_neighbors=5, weights="uniform"):
+    def __init__(self, n_neighbors=5, weights="uniform", standardise=False):
         self.n_neighbors = n_neighbors
         self.weights = weights
+        self.standardise = standardise
 
-    def fit(self, X, y):
+    def fit(self, X, y, rows=None):
         """Keep the training frames.
 
         Parameters
         ----------
-        X : (n_train, n_features) features, searched in float32.
+        X : (n, n_features) features, searched in float32.
         y : (n_train,) class labels, or (n_train, n_outputs) for several outputs; a single
             column is one output, as in scikit-learn.
+        rows : optional (n_train,) int indices: the training frames are ``X[rows]`` (``y``
+            their labels), read in place into the model's copy; None for every row of ``X``.
         """
         if self.weights not in WEIGHTS:
             raise ValueError(f"weights must be one of {WEIGHTS}, got {self.weights!r}")
         if not isinstance(self.n_neighbors, numbers.Integral) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
-        X = _finite(X, "training features")
+        X = _matrix(X, "training features")
+        runs = row_runs(len(X), rows, ROWS_AT_ONCE)
+        _check_finite(X, runs, "training features")
+        n_train = len(X) if rows is None else len(rows)
         y = np.asarray(y)
         single = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
         labels = y.reshape(len(y), -1)
-        if len(labels) != len(X):
-            raise ValueError(f"X has {len(X)} rows but y has {len(labels)}")
+        if len(labels) != n_train:
+            raise ValueError(f"X has {n_train} rows to fit on but y has {len(labels)}")
         classes, codes = zip(
             *(np.unique(column, return_inverse=True) for column in labels.T), strict=True
         )
         self.classes_ = classes[0] if single else list(classes)
         self.outputs_2d_ = not single
         self.labels_ = np.column_stack(codes).astype(np.intp)
-        self.features_ = X
-        self.squared_norms_ = np.einsum("ij,ij->i", X, X, dtype=np.float64).astype(np.float32)
+        self.centre_, self.spread_ = column_statistics(X, rows) if self.standardise else (None,) * 2
+        features = np.empty((n_train, X.shape[1]), np.float32)
+        position = 0
+        for run in runs:
+            into = slice(position, position + run.stop - run.start)
+            position = into.stop
+            self._scaled(X[run], out=features[into])
+        self.features_ = features
+        self.squared_norms_ = np.einsum("ij,ij->i", features, features, dtype=np.float64).astype(
+            np.float32
+        )
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _scaled(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """Frames as the search sees them: C-ordered float32, standardised as
+        ``StandardScaler`` does (the difference rounded to float32, then the quotient)."""
+        if out is None:
+            out = np.empty(X.shape, np.float32)
+        if getattr(self, "centre_", None) is None:
+            out[...] = X
+        else:
+            np.divide((X - self.centre_).astype(np.float32), self.spread_, out=out)
+        return out
 
     def kneighbors(self, X) -> tuple[np.ndarray, np.ndarray]:
         """The ``n_neighbors`` nearest training frames of each query, nearest first.
@@ -113,7 +148,7 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
             order.
         """
         check_is_fitted(self, "features_")
-        X = _finite(X, "query features")
+        X = _matrix(X, "query features")
         if X.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X must be (n_queries, {self.n_features_in_}) like the training features, "
@@ -124,11 +159,12 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         if k > n_train:
             raise ValueError(f"n_neighbors={k} but only {n_train} training frames")
         rows = max(1, CHUNK_BYTES // (4 * n_train))
+        chunks = row_runs(len(X), None, rows)
+        _check_finite(X, chunks, "query features")
         distances = np.empty((len(X), k))
         indices = np.empty((len(X), k), dtype=np.intp)
-        for start in range(0, len(X), rows):
-            chunk = slice(start, start + rows)
-            distances[chunk], indices[chunk] = self._search(X[chunk], k)
+        for chunk in chunks:
+            distances[chunk], indices[chunk] = self._search(self._scaled(X[chunk]), k)
         return distances, indices
 
     def _search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -239,16 +275,25 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         return self.classes_ if self.outputs_2d_ else [self.classes_]
 
 
-def _finite(X, what: str) -> np.ndarray:
-    """``X`` as a C-ordered float32 matrix; ValueError if it is not 2-D or not finite (a NaN
-    would never compare as near, and would silently leave a query without neighbours)."""
-    X = np.ascontiguousarray(X, dtype=np.float32)
+def _matrix(X, what: str) -> np.ndarray:
+    """``X`` as an array, not copied; ValueError if it is not 2-D."""
+    X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"{what} must be (n_frames, n_features), got shape {X.shape}")
-    if not np.isfinite(X).all():
-        rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    return X
+
+
+def _check_finite(X: np.ndarray, runs: list[slice], what: str) -> None:
+    """ValueError naming the rows of ``X`` (in ``runs``) that hold NaN or infinity: a NaN would
+    never compare as near, and would silently leave a query without neighbours."""
+    bad = [
+        run.start + np.flatnonzero(~np.isfinite(X[run]).all(axis=1))
+        for run in runs
+        if not np.isfinite(X[run]).all()
+    ]
+    if bad:
+        rows = np.concatenate(bad)
         raise ValueError(
             f"{what}: {len(rows)} rows hold NaN or infinity (first: row {rows[0]}); "
             "KNN needs finite features"
         )
-    return X

@@ -1,8 +1,12 @@
 """Descriptors: shapes, names, the seed's histogram, the estimator contract, extraction."""
 
 import json
+import os
 import pickle
+import subprocess
+import sys
 import warnings
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -87,6 +91,33 @@ def test_scikit_learn_contract(name):
     model = fitted(name)
     restored = pickle.loads(pickle.dumps(model))
     np.testing.assert_array_equal(restored.transform(FACES), model.transform(FACES))
+
+
+def test_the_extraction_job_does_not_import_scikit_learn():
+    # importing scikit-learn takes seconds (it loads scipy.stats), once per extraction job
+    code = (
+        "import sys\n"
+        "import auflow.features.extract, auflow.io.discovery, auflow.io.parquet, auflow.workflow\n"
+        "from auflow.features.extract import extract_shard\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'sklearn', 'scipy'}))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+    )
+    assert result.stdout.strip() == "[]"
+
+
+def test_extractors_keep_scikit_learns_parameter_handling():
+    model = GaborEnergy(grid=4)
+    assert repr(model) == "GaborEnergy(grid=4)"
+    assert model.set_params(grid=5) is model and model.grid == 5
+    with pytest.raises(ValueError, match="Invalid parameter 'grids'.*'grid'"):
+        model.set_params(grids=5)
+    faces = FACES[:2]
+    np.testing.assert_array_equal(
+        GaborEnergy().fit_transform(faces), fitted("gabor_energy").transform(faces)
+    )
 
 
 def test_parameters_are_stored_untouched():

@@ -138,6 +138,43 @@ def test_faces_of_different_sizes_are_each_resized_to_face_size(tmp_path):
         load_faces([tmp_path / "1.png", tmp_path / "2.png"], face_size=None)
 
 
+def test_a_batch_holds_exactly_the_levels_of_each_image_read_alone(tmp_path):
+    # load_faces converts each image straight into the batch (and into a reused buffer): the
+    # float32 levels must be those of level / maximum computed after a float32 conversion,
+    # bit for bit, for every kind of image and for resized ones
+    rng = np.random.default_rng(3)
+    grey8 = rng.integers(0, 256, (16, 16), dtype=np.uint8)
+    grey16 = rng.integers(0, 65536, (16, 16), dtype=np.uint16)
+    bgr = rng.integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    larger = rng.integers(0, 256, (20, 24), dtype=np.uint8)
+    for name, pixels in (("1.png", grey8), ("2.png", grey16), ("3.png", bgr), ("4.png", larger)):
+        cv2.imwrite(str(tmp_path / name), pixels)
+    cv2.imwrite(str(tmp_path / "5.jpg"), grey8)
+    jpeg = cv2.imread(str(tmp_path / "5.jpg"), cv2.IMREAD_UNCHANGED)
+    expected = [
+        grey8.astype(np.float32) / np.float32(255),
+        grey16.astype(np.float32) / np.float32(65535),
+        (bgr.astype(np.float32) / np.float32(255)) @ np.float32(LUMA[::-1]),
+        cv2.resize(
+            larger.astype(np.float32) / np.float32(255), (16, 16), interpolation=cv2.INTER_AREA
+        ),
+        jpeg.astype(np.float32) / np.float32(255),
+    ]
+    paths = [tmp_path / name for name in ("1.png", "2.png", "3.png", "4.png", "5.jpg")]
+    faces = load_faces(paths, 16)
+    assert faces.dtype == np.float32 and faces.shape == (5, 16, 16)
+    for face, path, levels in zip(faces, paths, expected, strict=True):
+        np.testing.assert_array_equal(face, levels)
+        np.testing.assert_array_equal(face, load_face(path, 16))
+    buffer = np.full((8, 16, 16), np.nan, np.float32)
+    for batch in (paths[:3], paths[2:]):  # the second batch overwrites the first
+        filled = load_faces(batch, 16, out=buffer)
+        assert filled.shape == (len(batch), 16, 16) and np.shares_memory(filled, buffer)
+        np.testing.assert_array_equal(filled, load_faces(batch, 16))
+    native = load_faces(paths[:3], None)
+    np.testing.assert_array_equal(native, faces[:3])
+
+
 def test_load_face_keeps_the_native_size_without_face_size(tmp_path):
     grey_png(tmp_path / "1.png", 24, 20)
     assert load_face(tmp_path / "1.png").shape == (24, 20)

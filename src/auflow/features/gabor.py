@@ -40,7 +40,6 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from skimage.filters import gabor
 
 SEED_ORIENTATIONS_DEG = (0.0, 45.0, 90.0, 135.0)
 SEED_FREQUENCIES = (0.2, 0.4, 0.6, 0.8)
@@ -81,6 +80,9 @@ def seed_gabor_histogram(
     (bins,) float64 histogram of ``|real response|`` over all filters, normalised to sum 1, with
     the range taken from this image's own min and max (as the notebook did).
     """
+    # the reference only: skimage's gabor imports scipy.ndimage (0.4 s an extraction job)
+    from skimage.filters import gabor
+
     magnitudes = []
     for theta in np.deg2rad(orientations_deg):
         for frequency in frequencies:

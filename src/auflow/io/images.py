@@ -161,6 +161,17 @@ def read_image(path: str | Path) -> np.ndarray:
     Conversions and refusals are those of the module docstring. Raises ValueError naming the
     file and what is wrong with it (FileNotFoundError if it does not exist).
     """
+    return grey_levels(decode_image(path))
+
+
+def decode_image(path: str | Path) -> np.ndarray:
+    """The checked pixels of one image as OpenCV decodes them, before :func:`grey_levels`.
+
+    Returns
+    -------
+    (h, w) or (h, w, 3 or 4) uint8 or uint16 array (colour in BGR(A) order). Raises as
+    :func:`read_image`.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
@@ -176,7 +187,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise ValueError(f"{path}: corrupt image: its data cannot be decoded; replace the file")
     if image.dtype not in (np.uint8, np.uint16):
         raise ValueError(f"{path}: unsupported pixel type {image.dtype} (8 or 16 bits expected)")
-    return grey_levels(image)
+    return image
 
 
 def _check_image_bytes(path: Path, data: bytes) -> None:
@@ -220,21 +231,28 @@ def load_face(path: str | Path, face_size: int | None = None) -> np.ndarray:
     return face
 
 
-def grey_levels(image: np.ndarray) -> np.ndarray:
+def grey_levels(image: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     """An image as OpenCV decodes it -> (h, w) grey float32 in [0, 1].
 
     Parameters
     ----------
     image : (h, w) grey or (h, w, 3 or 4) BGR(A) array, integer (scaled by its dtype's maximum)
         or float (taken as already in [0, 1]).
+    out : optional (h, w) float32 array to write the grey levels into (returned).
 
     Colour is converted with ITU-R 709 luma weights, as skimage's ``rgb2gray`` does.
     """
     scale = np.float32(np.iinfo(image.dtype).max) if image.dtype.kind in "ui" else np.float32(1)
+    if image.ndim == 2:
+        # the float32 quotient of the float32 level, as image.astype(np.float32) / scale, without
+        # the intermediate copy
+        return np.divide(image, scale, out=out, dtype=np.float32)
     grey = image.astype(np.float32) / scale
-    if grey.ndim == 3:  # OpenCV gives BGR(A)
-        grey = grey[..., :3] @ _BGR_TO_GREY
-    return grey
+    grey = grey[..., :3] @ _BGR_TO_GREY  # OpenCV gives BGR(A)
+    if out is None:
+        return grey
+    np.copyto(out, grey)
+    return out
 
 
 def resize_face(face: np.ndarray, face_size: int) -> np.ndarray:
@@ -246,16 +264,38 @@ def resize_face(face: np.ndarray, face_size: int) -> np.ndarray:
     return cv2.resize(face, (face_size, face_size), interpolation=cv2.INTER_AREA)
 
 
-def load_faces(paths, face_size: int | None = None) -> np.ndarray:
-    """Faces of ``paths`` as one (n, h, w) float32 batch; native sizes must then agree."""
-    faces = [load_face(p, face_size) for p in paths]
-    shapes = {f.shape for f in faces}
-    if len(shapes) > 1:
-        first = faces[0].shape
-        other = next(i for i, f in enumerate(faces) if f.shape != first)
-        raise ValueError(
-            f"images differ in size: {paths[0]} is {first[1]}x{first[0]} but {paths[other]} is "
-            f"{faces[other].shape[1]}x{faces[other].shape[0]} (width x height) and "
-            "features.face_size is null; set features.face_size to resize every face"
-        )
-    return np.stack(faces) if faces else np.empty((0, 0, 0), np.float32)
+def load_faces(paths, face_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+    """Faces of ``paths`` as one (n, h, w) float32 batch; native sizes must then agree.
+
+    Each face is converted straight into its place in the batch (the same values as
+    :func:`load_face`, without a copy per face and a copy of the batch).
+
+    Parameters
+    ----------
+    paths : sequence of image paths, n of them.
+    face_size : int or None, as :func:`load_face`.
+    out : optional (at least n, face_size, face_size) float32 array, filled and returned (its
+        first n faces) instead of a new batch, e.g. the same buffer for every batch of a shard.
+        Only with a ``face_size``.
+    """
+    paths = list(paths)
+    if out is not None and face_size is None:
+        raise ValueError("load_faces: out= needs a face_size (native sizes are known only later)")
+    faces = None if out is None else out[: len(paths)]
+    for i, path in enumerate(paths):
+        image = decode_image(path)
+        if faces is None:
+            shape = (face_size, face_size) if face_size is not None else image.shape[:2]
+            faces = np.empty((len(paths), *shape), np.float32)
+        if image.shape[:2] == faces.shape[1:]:
+            grey_levels(image, out=faces[i])
+        elif face_size is not None:
+            faces[i] = resize_face(grey_levels(image), face_size)
+        else:
+            first, other = faces.shape[1:], image.shape[:2]
+            raise ValueError(
+                f"images differ in size: {paths[0]} is {first[1]}x{first[0]} but {path} is "
+                f"{other[1]}x{other[0]} (width x height) and features.face_size is null; set "
+                "features.face_size to resize every face"
+            )
+    return faces if faces is not None else np.empty((0, 0, 0), np.float32)

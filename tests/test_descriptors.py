@@ -90,7 +90,9 @@ def test_scikit_learn_contract(name):
         model.transform(FACES)
     model = fitted(name)
     restored = pickle.loads(pickle.dumps(model))
-    np.testing.assert_array_equal(restored.transform(FACES), model.transform(FACES))
+    # the same features; float32 sums may round a value 1 ulp apart between two banks (their
+    # workspaces' alignment picks other SIMD paths: seen once in 4,320 values under CI)
+    np.testing.assert_allclose(restored.transform(FACES), model.transform(FACES), rtol=3e-7)
 
 
 def test_the_extraction_job_does_not_import_scikit_learn():

@@ -117,8 +117,9 @@ def test_extractors_keep_scikit_learns_parameter_handling():
     with pytest.raises(ValueError, match="Invalid parameter 'grids'.*'grid'"):
         model.set_params(grids=5)
     faces = FACES[:2]
-    np.testing.assert_array_equal(
-        GaborEnergy().fit_transform(faces), fitted("gabor_energy").transform(faces)
+    # to float32 rounding: two banks may round a sum 1 ulp apart (the pickle test above)
+    np.testing.assert_allclose(
+        GaborEnergy().fit_transform(faces), fitted("gabor_energy").transform(faces), rtol=3e-7
     )
 
 

@@ -105,7 +105,8 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
             into = slice(position, position + chunk.stop - chunk.start)
             position = into.stop
             if self.standardise:
-                # as StandardScaler: the difference rounded to float32, then the quotient
+                # the difference in float64 rounded to float32, then the quotient
+                # (StandardScaler's centring of float32 frames may round 1e-7 apart)
                 difference = (X[chunk] - centre).astype(np.float32)
                 np.divide(difference, spread, out=features[into, :-1], casting="same_kind")
             else:

@@ -55,10 +55,11 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         "distance" weighs each neighbour's vote by 1 / its distance; a query at distance 0 from
         some training frames takes the vote of those frames only, equally weighted.
     standardise : bool, default False
-        Search among the features standardised (``StandardScaler``'s mean and standard
-        deviation of the training frames, applied as it does): the model of ``StandardScaler``
-        followed by this one, with the training frames standardised straight into the model's
-        own copy and the queries a chunk at a time, instead of scaled copies of all of them.
+        Search among the features standardised by the mean and standard deviation of the
+        training frames (``StandardScaler``'s, the difference taken in float64): the model of
+        ``StandardScaler`` followed by this one, with the training frames standardised straight
+        into the model's own copy and the queries a chunk at a time, instead of scaled copies
+        of all of them.
 
     Attributes
     ----------
@@ -124,8 +125,8 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         return self
 
     def _scaled(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames as the search sees them: C-ordered float32, standardised as
-        ``StandardScaler`` does (the difference rounded to float32, then the quotient)."""
+        """Frames as the search sees them: C-ordered float32, standardised (the difference in
+        float64 rounded to float32, then the quotient)."""
         if out is None:
             out = np.empty(X.shape, np.float32)
         if getattr(self, "centre_", None) is None:

@@ -33,7 +33,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
-from auflow.models.scaling import ROWS_AT_ONCE, column_statistics, row_runs
+from auflow.models.scaling import ROWS_AT_ONCE, column_statistics, gather_rows
 
 log = logging.getLogger(__name__)
 
@@ -97,20 +97,9 @@ class LinearSVM(ClassifierMixin, BaseEstimator):
         signs = np.where(labels == 1, 1.0, -1.0).astype(np.float32)
         weight_0, weight_1 = class_weights(self.class_weight, labels)
         costs = (self.C * np.where(labels == 1, weight_1, weight_0)).astype(np.float32)
+        centre, spread = column_statistics(X, rows) if self.standardise else (None, None)
         features = np.empty((len(labels), X.shape[1] + 1), np.float32)
-        if self.standardise:
-            centre, spread = column_statistics(X, rows)
-        position = 0
-        for chunk in row_runs(len(X), rows, ROWS_AT_ONCE):
-            into = slice(position, position + chunk.stop - chunk.start)
-            position = into.stop
-            if self.standardise:
-                # the difference in float64 rounded to float32, then the quotient
-                # (StandardScaler's centring of float32 frames may round 1e-7 apart)
-                difference = (X[chunk] - centre).astype(np.float32)
-                np.divide(difference, spread, out=features[into, :-1], casting="same_kind")
-            else:
-                features[into, :-1] = X[chunk]
+        gather_rows(X, rows, features[:, :-1], centre, spread)
         features[:, -1] = self.intercept_scaling
         weights, self.n_iter_ = _newton(features, signs, costs, self.tol, self.max_iter)
         del features

@@ -42,7 +42,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.models.outputs import binary_outputs, class_weights
-from auflow.models.scaling import column_statistics, row_runs
+from auflow.models.scaling import column_statistics, placed, row_runs
 
 log = logging.getLogger(__name__)
 
@@ -192,11 +192,8 @@ class _Frames:
         offset = vectors[-1] if self.centre is None else vectors[-1] - self.centre @ w
         w = w.astype(np.float32)
         result = np.empty((self.n, vectors.shape[1]))
-        position = 0
-        for run in self.runs:
-            rows = run.stop - run.start
-            result[position : position + rows] = self.X[run] @ w
-            position += rows
+        for run, into in placed(self.runs):
+            result[into] = self.X[run] @ w
         result += offset
         return result
 
@@ -204,10 +201,8 @@ class _Frames:
         """(n_features + 1, k) float64 ``[Z, 1]' @ residuals``, residuals (n, k): float32
         products of a few thousand frames each, their sums added in float64."""
         total = np.zeros((self.X.shape[1] + 1, residuals.shape[1]))
-        position = 0
-        for chunk in self.chunks:
-            part = residuals[position : position + chunk.stop - chunk.start]
-            position += len(part)
+        for chunk, into in placed(self.chunks):
+            part = residuals[into]
             total[:-1] += self.X[chunk].T @ part.astype(np.float32)
             total[-1] += part.sum(axis=0)
         if self.centre is not None:

@@ -28,7 +28,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
-from auflow.models.scaling import ROWS_AT_ONCE, column_statistics, row_runs
+from auflow.models.scaling import (
+    ROWS_AT_ONCE,
+    column_statistics,
+    gather_rows,
+    row_runs,
+    standardise_into,
+)
 
 # Bytes of the float32 ranking block of one chunk of queries, whatever the training size; the
 # rest of a chunk's memory is a few MB.
@@ -96,8 +102,7 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         if not isinstance(self.n_neighbors, numbers.Integral) or self.n_neighbors < 1:
             raise ValueError(f"n_neighbors must be an integer >= 1, got {self.n_neighbors!r}")
         X = _matrix(X, "training features")
-        runs = row_runs(len(X), rows, ROWS_AT_ONCE)
-        _check_finite(X, runs, "training features")
+        _check_finite(X, row_runs(len(X), rows, ROWS_AT_ONCE), "training features")
         n_train = len(X) if rows is None else len(rows)
         y = np.asarray(y)
         single = y.ndim == 1 or (y.ndim == 2 and y.shape[1] == 1)
@@ -112,28 +117,19 @@ class NearestNeighbours(ClassifierMixin, BaseEstimator):
         self.labels_ = np.column_stack(codes).astype(np.intp)
         self.centre_, self.spread_ = column_statistics(X, rows) if self.standardise else (None,) * 2
         features = np.empty((n_train, X.shape[1]), np.float32)
-        position = 0
-        for run in runs:
-            into = slice(position, position + run.stop - run.start)
-            position = into.stop
-            self._scaled(X[run], out=features[into])
-        self.features_ = features
+        self.features_ = gather_rows(X, rows, features, self.centre_, self.spread_)
         self.squared_norms_ = np.einsum("ij,ij->i", features, features, dtype=np.float64).astype(
             np.float32
         )
         self.n_features_in_ = X.shape[1]
         return self
 
-    def _scaled(self, X: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """Frames as the search sees them: C-ordered float32, standardised (the difference in
-        float64 rounded to float32, then the quotient)."""
-        if out is None:
-            out = np.empty(X.shape, np.float32)
-        if getattr(self, "centre_", None) is None:
-            out[...] = X
-        else:
-            np.divide((X - self.centre_).astype(np.float32), self.spread_, out=out)
-        return out
+    def _scaled(self, X: np.ndarray) -> np.ndarray:
+        """Queries as the search sees them: C-ordered float32, standardised like the training
+        frames (:func:`~auflow.models.scaling.standardise_into`)."""
+        # a model saved before it could standardise has neither attribute
+        centre, spread = getattr(self, "centre_", None), getattr(self, "spread_", None)
+        return standardise_into(X, np.empty(X.shape, np.float32), centre, spread)
 
     def kneighbors(self, X) -> tuple[np.ndarray, np.ndarray]:
         """The ``n_neighbors`` nearest training frames of each query, nearest first.

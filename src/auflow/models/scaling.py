@@ -38,6 +38,36 @@ def row_runs(n: int, rows: np.ndarray | None = None, size: int | None = None) ->
     return runs
 
 
+def placed(runs: list[slice]):
+    """``(run, into)`` for each run of :func:`row_runs`: the run's rows of the array, and the rows
+    they take in an array gathered from the runs in order."""
+    position = 0
+    for run in runs:
+        into = slice(position, position + run.stop - run.start)
+        position = into.stop
+        yield run, into
+
+
+def standardise_into(X: np.ndarray, out: np.ndarray, centre=None, spread=None) -> np.ndarray:
+    """``X`` written into the float32 array ``out`` of its shape, standardised when ``centre``
+    and ``spread`` (:func:`column_statistics`) are given: the difference in float64 rounded to
+    float32, then the quotient (``StandardScaler``'s centring of float32 frames may round 1e-7
+    of the raw values apart)."""
+    if centre is None:
+        out[...] = X
+    else:
+        np.divide((X - centre).astype(np.float32), spread, out=out, casting="same_kind")
+    return out
+
+
+def gather_rows(X: np.ndarray, rows, out: np.ndarray, centre=None, spread=None) -> np.ndarray:
+    """``X[rows]`` (every row for None) read run by run into ``out`` (n_rows, n_features)
+    float32, standardised as :func:`standardise_into` does; no copy of the rows besides."""
+    for run, into in placed(row_runs(len(X), rows, ROWS_AT_ONCE)):
+        standardise_into(X[run], out[into], centre, spread)
+    return out
+
+
 def column_statistics(X: np.ndarray, rows: np.ndarray | None = None) -> tuple[np.ndarray, ...]:
     """Mean and standard deviation (``ddof=0``, as ``StandardScaler``) of each column of ``X``.
 

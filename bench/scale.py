@@ -253,7 +253,9 @@ def child(args) -> None:
     from auflow.models.train import fit_detector, load_dataset, load_fold, predict_frames
     from auflow.settings import EvaluationSettings
     from auflow.study import run_study
+    from auflow.workflow import use_malloc_settings
 
+    use_malloc_settings(args.child)  # as the job's script does (the LSTM's)
     # one BLAS thread, as a job of threads: 1 (learn_threads), two of them on two cores
     threadpool_limits(1)
     config = yaml.safe_load(Path(args.config).read_text())

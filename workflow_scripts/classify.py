@@ -5,8 +5,9 @@ from auflow.models import make_detector
 from auflow.models.train import fit_detector, load_fold, load_labels, predict_frames
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
-from auflow.workflow import log_to, save_detector
+from auflow.workflow import log_to, save_detector, use_malloc_settings
 
+use_malloc_settings(snakemake.params.classifier)  # first: it may restart the script
 log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
 fold = int(w.fold)

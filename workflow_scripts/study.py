@@ -11,8 +11,9 @@ from auflow.plots import plot_study
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
 from auflow.study import finished_trials, run_study, study_of_files
-from auflow.workflow import log_to
+from auflow.workflow import log_to, use_malloc_settings
 
+use_malloc_settings(snakemake.wildcards.model)  # first: it may restart the script
 log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.study
 fold = int(w.fold)

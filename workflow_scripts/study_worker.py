@@ -6,8 +6,9 @@ from auflow.io.parquet import read_table
 from auflow.models.train import load_fold
 from auflow.settings import EvaluationSettings
 from auflow.study import add_trials, objective_for, open_study, study_of_files
-from auflow.workflow import log_to
+from auflow.workflow import log_to, use_malloc_settings
 
+use_malloc_settings(snakemake.wildcards.model)  # first: it may restart the script
 log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params.study
 fold = int(w.fold)

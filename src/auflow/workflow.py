@@ -4,6 +4,7 @@ job counts Snakemake prints (read by the tests and the benchmarks)."""
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sys
 import textwrap
@@ -24,6 +25,8 @@ def log_to(path: str) -> None:
     )
     logging.captureWarnings(True)
     warnings.simplefilter("default")
+    if settings := malloc_settings():
+        logging.getLogger(__name__).info("glibc malloc settings: %s", settings)
 
 
 def use_threads(threads: int) -> None:
@@ -35,6 +38,38 @@ def use_threads(threads: int) -> None:
 
     cv2.setNumThreads(int(threads))
     threadpool_limits(int(threads))
+
+
+# glibc's malloc settings for a job fitting the LSTM: each heap keeps 64 MB free at its top, and
+# the threads share two heaps. Left to itself, glibc gave the top of TensorFlow's heaps back to the
+# system after each training step and took page faults to get it back at the next: a third of
+# an LSTM fit's CPU time (docs/performance.md, "Page faults"). glibc reads these settings only
+# when a process starts (set by the process itself, once pyarrow was imported, they no longer
+# helped), and they slowed the classic models a little (more arrays mapped one by one), so only
+# the LSTM's jobs start with them.
+MALLOC_SETTINGS = {"lstm": {"MALLOC_TOP_PAD_": str(64 << 20), "MALLOC_ARENA_MAX": "2"}}
+
+
+def use_malloc_settings(classifier: str) -> None:
+    """Start this script again, in this same process, with the malloc settings of
+    :data:`MALLOC_SETTINGS` for ``classifier`` in its environment. Nothing when they are there
+    already (a setting the user made is kept), when the model has none, or when the process
+    does not run a script file (``python -c``, ``python -m``). Call it first thing."""
+    missing = {
+        name: value
+        for name, value in MALLOC_SETTINGS.get(classifier, {}).items()
+        if name not in os.environ
+    }
+    main = sys.modules["__main__"]
+    script = sys.argv[0] if sys.argv else ""
+    if missing and getattr(main, "__spec__", None) is None and Path(script).is_file():
+        os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **missing})
+
+
+def malloc_settings() -> str:
+    """The glibc malloc settings of this process's environment, for a job's log."""
+    names = sorted({name for settings in MALLOC_SETTINGS.values() for name in settings})
+    return ", ".join(f"{name}={os.environ[name]}" for name in names if name in os.environ)
 
 
 _ERROR_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt|error)\b[^:\s]*: ")

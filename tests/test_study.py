@@ -4,6 +4,9 @@ a resumed study that draws what an uninterrupted one draws."""
 from __future__ import annotations
 
 import multiprocessing
+import signal
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -77,6 +80,41 @@ def leave_running(study: optuna.Study, worker: str) -> optuna.Trial:
     trial.set_user_attr("worker", worker)
     trial.suggest_float("x", -3.0, 3.0)
     return trial
+
+
+def test_a_writer_killed_holding_the_journals_lock_holds_up_no_one(tmp_path):
+    # a relative journal path, as the workflow's jobs give it
+    open_study_in = (
+        "import sys\nfrom auflow.study import open_study\nstudy = open_study(sys.argv[1], 's')\n"
+    )
+    killed = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            open_study_in
+            + "import os, signal\n"
+            + "study._storage._backend._lock.acquire()  # as a writer does\n"
+            + "os.kill(os.getpid(), signal.SIGKILL)\n",
+            "results/study.journal",
+        ],
+        cwd=tmp_path,
+    )
+    assert killed.returncode == -signal.SIGKILL
+    # the next process writes its trial; with a stale lock it would wait (the timeout ends it)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            open_study_in + "study.tell(study.ask(), 1.0)\nprint(len(study.trials))\n",
+            "results/study.journal",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert result.stdout.split() == ["1"]
 
 
 def test_a_killed_study_resumes_to_the_total_and_draws_as_if_never_stopped(tmp_path):

@@ -239,7 +239,7 @@ def open_study(journal: str | Path, name: str) -> optuna.Study:
     optuna.logging.enable_propagation()
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal))
+        optuna.storages.journal.JournalFileBackend(str(journal), lock_obj=_WriteLock(journal))
     )
     return optuna.create_study(
         study_name=name,
@@ -248,6 +248,29 @@ def open_study(journal: str | Path, name: str) -> optuna.Study:
         pruner=optuna.pruners.MedianPruner(**PRUNER),
         load_if_exists=True,
     )
+
+
+class _WriteLock:
+    """The journal's write lock: ``flock`` on a file beside it, which the kernel releases when
+    its process dies. Optuna's own lock is a symlink beside the journal that a killed writer
+    leaves behind; waiting processes force it open only after 30 s, and never when the journal's
+    path is relative (the link dangles, and they retry at full speed for ever)."""
+
+    def __init__(self, journal: str | Path):
+        self.path = Path(journal).with_name(Path(journal).name + ".writes")
+        self.handle = None
+
+    def acquire(self) -> bool:
+        handle = open(self.path, "a")  # noqa: SIM115 - held until release
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        self.handle = handle
+        return True
+
+    def release(self) -> None:
+        handle, self.handle = self.handle, None
+        if handle is not None:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+            handle.close()
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)

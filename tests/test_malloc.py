@@ -15,16 +15,20 @@ SCRIPT = (
 )
 
 
+def without_malloc_settings() -> dict[str, str]:
+    """This process's environment without the settings (a developer may have set them)."""
+    return {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS["lstm"]}
+
+
 def run_script(tmp_path, classifier, **environment):
     script = tmp_path / "job.py"
     script.write_text(SCRIPT)
-    clean = {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS["lstm"]}
     result = subprocess.run(
         [sys.executable, str(script), classifier],
         capture_output=True,
         text=True,
         check=True,
-        env={**clean, **environment},
+        env={**without_malloc_settings(), **environment},
     )
     return result.stdout.splitlines()
 
@@ -52,9 +56,12 @@ def test_a_setting_the_user_made_is_kept(tmp_path):
 
 
 def test_a_process_without_a_script_file_is_not_restarted():
-    clean = {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS["lstm"]}
     code = SCRIPT.replace("sys.argv[1]", "'lstm'")
     result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=clean
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=without_malloc_settings(),
     )
     assert [line.split()[0] for line in result.stdout.splitlines()] == ["start", "settings"]

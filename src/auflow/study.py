@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import hashlib
 import inspect
@@ -239,7 +238,9 @@ def open_study(journal: str | Path, name: str) -> optuna.Study:
     optuna.logging.enable_propagation()
     Path(journal).parent.mkdir(parents=True, exist_ok=True)
     storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(str(journal), lock_obj=_WriteLock(journal))
+        optuna.storages.journal.JournalFileBackend(
+            str(journal), lock_obj=_FileLock(_beside(journal, ".writes"))
+        )
     )
     return optuna.create_study(
         study_name=name,
@@ -250,14 +251,16 @@ def open_study(journal: str | Path, name: str) -> optuna.Study:
     )
 
 
-class _WriteLock:
-    """The journal's write lock: ``flock`` on a file beside it, which the kernel releases when
-    its process dies. Optuna's own lock is a symlink beside the journal that a killed writer
-    leaves behind; waiting processes force it open only after 30 s, and never when the journal's
-    path is relative (the link dangles, and they retry at full speed for ever)."""
+class _FileLock:
+    """An exclusive ``flock`` on the file ``path`` (made if missing), which the kernel releases
+    when its process dies: a killed job leaves no stale lock behind. Optuna's journal takes it
+    as its write lock (``acquire``, ``release``); ``with`` holds it. Optuna's own write lock is
+    a symlink beside the journal that a killed writer leaves behind; waiting processes force it
+    open only after 30 s, and never when the journal's path is relative (the link dangles, and
+    they retry at full speed for ever)."""
 
-    def __init__(self, journal: str | Path):
-        self.path = Path(journal).with_name(Path(journal).name + ".writes")
+    def __init__(self, path: Path):
+        self.path = path
         self.handle = None
 
     def acquire(self) -> bool:
@@ -271,6 +274,18 @@ class _WriteLock:
         if handle is not None:
             fcntl.flock(handle, fcntl.LOCK_UN)
             handle.close()
+
+    def __enter__(self) -> _FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exception) -> None:
+        self.release()
+
+
+def _beside(journal: str | Path, suffix: str) -> Path:
+    """A lock file beside the journal: its name with ``suffix`` added."""
+    return Path(journal).with_name(Path(journal).name + suffix)
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -290,19 +305,11 @@ def _places(study: optuna.Study) -> dict[int, int]:
     return places
 
 
-@contextlib.contextmanager
-def _claims_locked(study: optuna.Study):
-    """Hold the study's claims lock, a file beside its journal: one worker at a time picks a
-    free place and asks for its trial. ``flock`` dies with its process, so a SIGKILL leaves no
-    stale lock behind."""
+def _claims_locked(study: optuna.Study) -> _FileLock:
+    """The study's claims lock, a file beside its journal: one worker at a time picks a free
+    place and asks for its trial (``with`` it)."""
     # the journal's path is not public; open_study made this storage, so it is a journal file
-    journal = Path(study._storage._backend._file_path)
-    with open(journal.with_name(journal.name + ".claims"), "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return _FileLock(_beside(study._storage._backend._file_path, ".claims"))
 
 
 def _sampler(seed: int, place: int) -> optuna.samplers.BaseSampler:

@@ -13,9 +13,8 @@ from auflow.models import DETECTORS
 from auflow.settings import EvaluationSettings
 from auflow.study import SEARCH_SPACES
 
-SCHEMA = yaml.safe_load(
-    (Path(__file__).resolve().parents[1] / "schemas/config.schema.yaml").read_text()
-)
+REPO = Path(__file__).resolve().parents[1]
+SCHEMA = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
 
 
 def schema_at(*keys):
@@ -41,6 +40,30 @@ def test_schema_enum_equals_registry(path, registry):
 
 def test_every_study_model_is_a_model():
     assert set(SEARCH_SPACES) <= set(DETECTORS)
+
+
+def test_the_seed_config_turns_on_the_notebooks_classifiers():
+    """--configfile configs/seed_notebook.yaml merges into config.yaml key by key, so a model
+    that config.yaml turns off stays off unless the seed config turns it on again."""
+    from snakemake.utils import update_config, validate
+
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    update_config(config, yaml.safe_load((REPO / "configs/seed_notebook.yaml").read_text()))
+    validate(config, str(REPO / "schemas/config.schema.yaml"), set_default=True)
+    enabled = {name for name, model in config["classifiers"].items() if model["enabled"]}
+    # SVM, random forest, decision tree, naive Bayes, KNN, AdaBoost, bagging, SMOTE + AdaBoost,
+    # and the two-layer LSTM
+    assert enabled == {
+        "svm_linear_seed",
+        "random_forest",
+        "decision_tree",
+        "naive_bayes",
+        "knn",
+        "adaboost_rf",
+        "adaboost_bagging",
+        "smote_adaboost",
+        "lstm",
+    }
 
 
 def test_settings_defaults_equal_the_schema_defaults():

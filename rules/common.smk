@@ -218,9 +218,13 @@ def allow_leaky(wildcards):
     return EVALUATION["allow_leaky"] or compared
 
 
-def mem_mb_for_dataset(wildcards, input):
-    """A learner holds the dataset a few times over (features, scaled copy, per-AU workers)."""
-    return max(1000, int(6 * input.size_mb) + 500)
+def mem_mb_for_dataset(wildcards, input, threads):
+    """Memory of a job reading the feature table: a gigabyte for the libraries and the work,
+    plus twice the size of its inputs, and once more per thread beyond the first (an AU
+    fitted in its own thread may copy its training frames). At DISFA size every such job
+    measured peaked below 1 GB + 2x its input on one thread (docs/performance.md), where a
+    scheduler asked for 6x its input was asked for 2-5x what it used."""
+    return int(1000 + (1 + threads) * input.size_mb)
 
 
 def get_study_params(wildcards):
@@ -260,18 +264,22 @@ def is_sequence_model(model_name):
     ).endswith(".keras")
 
 
-def mem_mb_for_study(wildcards, input):
-    extra = 1000 if is_sequence_model(wildcards.model) else 0
-    return mem_mb_for_dataset(wildcards, input) + extra
+# TensorFlow and the network's work take about half a gigabyte more than the classic learners
+# (the LSTM's windows are built batch by batch, not all at once).
+SEQUENCE_MODEL_MB = 500
+
+
+def mem_mb_for_study(wildcards, input, threads):
+    extra = SEQUENCE_MODEL_MB if is_sequence_model(wildcards.model) else 0
+    return mem_mb_for_dataset(wildcards, input, threads) + extra
 
 
 def mem_mb_for_model(model_name):
-    """Memory of a model's jobs: TensorFlow itself takes about a gigabyte more than the
-    classic learners (its windows are built batch by batch, not all at once)."""
-    extra = 1000 if is_sequence_model(model_name) else 0
+    """Memory of a model's jobs (:func:`mem_mb_for_study`'s, for a model named in advance)."""
+    extra = SEQUENCE_MODEL_MB if is_sequence_model(model_name) else 0
 
-    def mem_mb(wildcards, input):
-        return mem_mb_for_dataset(wildcards, input) + extra
+    def mem_mb(wildcards, input, threads):
+        return mem_mb_for_dataset(wildcards, input, threads) + extra
 
     return mem_mb
 

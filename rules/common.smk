@@ -269,19 +269,19 @@ def is_sequence_model(model_name):
 SEQUENCE_MODEL_MB = 500
 
 
-def mem_mb_for_study(wildcards, input, threads):
-    extra = SEQUENCE_MODEL_MB if is_sequence_model(wildcards.model) else 0
-    return mem_mb_for_dataset(wildcards, input, threads) + extra
-
-
 def mem_mb_for_model(model_name):
-    """Memory of a model's jobs (:func:`mem_mb_for_study`'s, for a model named in advance)."""
+    """Memory of a model's jobs: the dataset's, and TensorFlow's on top for the LSTM."""
     extra = SEQUENCE_MODEL_MB if is_sequence_model(model_name) else 0
 
     def mem_mb(wildcards, input, threads):
         return mem_mb_for_dataset(wildcards, input, threads) + extra
 
     return mem_mb
+
+
+def mem_mb_for_study(wildcards, input, threads):
+    """Memory of a study's jobs: its model's (a wildcard of the study rules)."""
+    return mem_mb_for_model(wildcards.model)(wildcards, input, threads)
 
 
 def study_trials():

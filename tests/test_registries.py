@@ -14,7 +14,8 @@ from auflow.settings import EvaluationSettings
 from auflow.study import SEARCH_SPACES
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = yaml.safe_load((REPO / "schemas/config.schema.yaml").read_text())
+SCHEMA_FILE = REPO / "schemas/config.schema.yaml"
+SCHEMA = yaml.safe_load(SCHEMA_FILE.read_text())
 
 
 def schema_at(*keys):
@@ -49,7 +50,7 @@ def test_the_seed_config_turns_on_the_notebooks_classifiers():
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     update_config(config, yaml.safe_load((REPO / "configs/seed_notebook.yaml").read_text()))
-    validate(config, str(REPO / "schemas/config.schema.yaml"), set_default=True)
+    validate(config, str(SCHEMA_FILE), set_default=True)
     enabled = {name for name, model in config["classifiers"].items() if model["enabled"]}
     # SVM, random forest, decision tree, naive Bayes, KNN, AdaBoost, bagging, SMOTE + AdaBoost,
     # and the two-layer LSTM

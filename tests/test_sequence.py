@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import zipfile
 
@@ -188,6 +189,39 @@ def test_a_refitted_detector_reuses_its_network_and_fits_as_a_new_one():
     # other parameters: another network
     fit_detector(detector.set_params(units=8), first)
     assert detector.model_ is not network
+
+
+def arrays_held(dataset) -> list[np.ndarray]:
+    """The numpy arrays a dataset object reaches: its attributes (and tuples or lists of them)
+    and the closure cells of its class's methods."""
+    found, values = [], list(vars(dataset).values())
+    for method in vars(type(dataset)).values():
+        values += [cell.cell_contents for cell in getattr(method, "__closure__", None) or ()]
+    while values:
+        value = values.pop()
+        if isinstance(value, np.ndarray):
+            found.append(value)
+        elif isinstance(value, tuple | list):
+            values += value
+    return found
+
+
+def test_a_fitted_lstm_keeps_no_copy_of_its_frames():
+    # Keras keeps alive every dataset it iterated over; a study's trials fit and predict again
+    # and again in one process, so what those datasets hold would pile up (1.2 GB at DISFA size)
+    import keras
+
+    train = spike_task(5, subjects=3, n_frames=1000, n_features=64)
+    x = train[[f"x{i}" for i in range(64)]].to_numpy(np.float32)
+    keys = train["subject"].to_numpy(), train["frame"].to_numpy()
+    detector = fit_detector(make_detector("lstm", {**LSTM_PARAMS, "epochs": 1}, SETTINGS), train)
+    detector.decision_function(x, *keys)
+    gc.collect()
+    datasets = [o for o in gc.get_objects() if isinstance(o, keras.utils.PyDataset)]
+    assert datasets, "Keras no longer keeps its datasets: this test checks nothing"
+    # each fit and prediction made a padded copy of the frames, as large as x
+    held = [a.nbytes for d in datasets for a in arrays_held(d) if a.nbytes >= x.nbytes / 4]
+    assert held == [], f"datasets still hold arrays of {held} bytes; the frames are {x.nbytes}"
 
 
 def test_a_saved_lstm_predicts_what_it_predicted_before(spike_lstm, tmp_path):

@@ -38,6 +38,8 @@ TensorFlow is imported only when a network is built or loaded, so the classic de
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
 import logging
 import math
@@ -186,35 +188,61 @@ def _variables(model) -> list:
     return [*model.variables, *model.optimizer.variables]
 
 
+@contextlib.contextmanager
 def _window_batches(padded, rows, ends, targets=None, weights=None, batch_size=64, seed=None):
     """A Keras ``PyDataset`` of windows built batch by batch (a whole DISFA fold of windows
     would not fit in memory): ``padded[rows[ends]]`` with targets and weights when given,
-    shuffled every epoch when ``seed`` is given."""
+    shuffled every epoch when ``seed`` is given (``with`` it).
+
+    TensorFlow keeps every dataset that Keras iterated over alive until the process ends (the
+    generator it registers for it), so on leaving the ``with`` the dataset lets go of the
+    arrays: otherwise each fit and prediction of a study's trials would keep its copy of the
+    frames (about 0.7 GB after two trials at DISFA size, docs/performance.md)."""
+    batches = _window_batches_class()(padded, rows, ends, targets, weights, batch_size, seed)
+    try:
+        yield batches
+    finally:
+        batches.release()
+
+
+@functools.cache
+def _window_batches_class():
+    """The ``PyDataset`` of :func:`_window_batches`, made once Keras is imported. Its arrays are
+    attributes, not closure cells of the class, so that ``release`` can drop them."""
     keras = _keras()
 
     class WindowBatches(keras.utils.PyDataset):
-        def __init__(self):
+        def __init__(self, padded, rows, ends, targets, weights, batch_size, seed):
             super().__init__()
+            self.arrays = (padded, rows, ends, targets, weights)
+            self.batch_size = batch_size
+            self.n_batches = math.ceil(len(ends) / batch_size)
             self.rng = None if seed is None else np.random.default_rng(seed)
             self.order = self._shuffled()
 
         def _shuffled(self):
+            ends = self.arrays[2]
             return ends if self.rng is None else self.rng.permutation(ends)
 
         def __len__(self):
-            return math.ceil(len(ends) / batch_size)
+            return self.n_batches
 
         def __getitem__(self, index):
-            batch = self.order[index * batch_size : (index + 1) * batch_size]
+            padded, rows, _, targets, weights = self.arrays
+            batch = self.order[index * self.batch_size : (index + 1) * self.batch_size]
             x = padded[rows[batch]]
             if targets is None:
                 return x
             return x, targets[batch][:, :, None], weights[batch]
 
         def on_epoch_end(self):
-            self.order = self._shuffled()
+            if self.arrays is not None:
+                self.order = self._shuffled()
 
-    return WindowBatches()
+        def release(self):
+            self.arrays = self.order = None
+
+    return WindowBatches
 
 
 class LSTMDetector(BaseEstimator):
@@ -485,44 +513,51 @@ class LSTMDetector(BaseEstimator):
         ends = fit_rows[training_ends(groups[fitting], frames[fitting], self.stride)]
         weights = np.zeros_like(labels)
         weights[ends] = self._weights(labels[ends])
-        train_batches = _window_batches(
-            padded, rows, ends, labels, weights, self.batch_size, self.random_state
-        )
-        callbacks = []
-        validation_batches = None
-        if validation.any():
-            validation_rows = np.flatnonzero(validation)
-            validation_ends = validation_rows[
-                training_ends(groups[validation], frames[validation], self.stride)
-            ]
-            # the validation loss is weighted as the training loss is, by the training weights
-            weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
-            validation_batches = _window_batches(
-                padded, rows, validation_ends, labels, weights, PREDICTION_BATCH
-            )
-            callbacks.append(
-                keras.callbacks.EarlyStopping(
-                    monitor="val_loss", patience=self.patience, restore_best_weights=True
+        # the datasets let go of the frames once Keras is done with them (_window_batches)
+        with contextlib.ExitStack() as datasets:
+            train_batches = datasets.enter_context(
+                _window_batches(
+                    padded, rows, ends, labels, weights, self.batch_size, self.random_state
                 )
             )
-            if epoch_callback is not None:
-                callbacks.append(
-                    keras.callbacks.LambdaCallback(
-                        on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
+            callbacks = []
+            validation_batches = None
+            if validation.any():
+                validation_rows = np.flatnonzero(validation)
+                validation_ends = validation_rows[
+                    training_ends(groups[validation], frames[validation], self.stride)
+                ]
+                # the validation loss is weighted as the training loss is, by the training
+                # weights
+                weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
+                validation_batches = datasets.enter_context(
+                    _window_batches(
+                        padded, rows, validation_ends, labels, weights, PREDICTION_BATCH
                     )
                 )
-        started = time.perf_counter()
-        self.model_ = self._network(padded.shape[1])
-        history = self.model_.fit(
-            train_batches,
-            validation_data=validation_batches,
-            epochs=self.epochs,
-            callbacks=callbacks,
-            # the windows are shuffled by the batches' own seeded generator; Keras' shuffle of
-            # the batch order would draw from Python's global random state instead
-            shuffle=False,
-            verbose=0,
-        )
+                callbacks.append(
+                    keras.callbacks.EarlyStopping(
+                        monitor="val_loss", patience=self.patience, restore_best_weights=True
+                    )
+                )
+                if epoch_callback is not None:
+                    callbacks.append(
+                        keras.callbacks.LambdaCallback(
+                            on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
+                        )
+                    )
+            started = time.perf_counter()
+            self.model_ = self._network(padded.shape[1])
+            history = self.model_.fit(
+                train_batches,
+                validation_data=validation_batches,
+                epochs=self.epochs,
+                callbacks=callbacks,
+                # the windows are shuffled by the batches' own seeded generator; Keras' shuffle
+                # of the batch order would draw from Python's global random state instead
+                shuffle=False,
+                verbose=0,
+            )
         self.validation_loss_ = [float(v) for v in history.history.get("val_loss", [])]
         self.best_epoch_ = (
             int(np.argmin(self.validation_loss_)) + 1
@@ -587,8 +622,8 @@ class LSTMDetector(BaseEstimator):
         """(len(which), n_aus) float64 network outputs for the rows ``which``."""
         if len(which) == 0:
             return np.empty((0, len(self.aus)))
-        batches = _window_batches(padded, rows, which, batch_size=PREDICTION_BATCH)
-        return self.model_.predict(batches, verbose=0)[:, :, 0].astype(np.float64)
+        with _window_batches(padded, rows, which, batch_size=PREDICTION_BATCH) as batches:
+            return self.model_.predict(batches, verbose=0)[:, :, 0].astype(np.float64)
 
     # -- prediction -------------------------------------------------------------------------
 

@@ -29,7 +29,7 @@ for model_name, model in MODELS.items():
         threads: LEARN_THREADS
         resources:
             mem_mb=mem_mb_for_model(model_name),
-            runtime=120,
+            runtime=runtime_for_dataset,
         params:
             model=model_name,
             classifier=model["classifier"],
@@ -59,7 +59,7 @@ for model_name, model in MODELS.items():
         threads: LEARN_THREADS
         resources:
             mem_mb=mem_mb_for_model(model_name),
-            runtime=120,
+            runtime=runtime_for_dataset,
         params:
             model=model_name,
             classifier=model["classifier"],

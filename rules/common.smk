@@ -284,6 +284,28 @@ def mem_mb_for_study(wildcards, input, threads):
     return mem_mb_for_model(wildcards.model)(wildcards, input, threads)
 
 
+# Minutes a learning job may run per GB of its inputs (at least LEARN_MINUTES_AT_LEAST): 6x
+# the slowest measured at DISFA size on one core (the LSTM's final fit, 6.8 min on the 0.68 GB
+# gabor_energy table: 10 min per GB; docs/performance.md), for slower nodes. A study counts one
+# such fit per trial and one for its final fit.
+LEARN_MINUTES_PER_GB = 60
+LEARN_MINUTES_AT_LEAST = 30
+
+
+def _learn_minutes(fits, input):
+    return max(LEARN_MINUTES_AT_LEAST, math.ceil(LEARN_MINUTES_PER_GB * fits * input.size_mb / 1000))
+
+
+def runtime_for_dataset(wildcards, input, threads):
+    """Time limit (minutes) of a job fitting a model on the feature table once."""
+    return _learn_minutes(1, input)
+
+
+def runtime_for_study(wildcards, input, threads):
+    """Time limit (minutes) of a study's jobs: a fit per trial, and the final fit."""
+    return _learn_minutes(study_params(wildcards)["n_trials"] + 1, input)
+
+
 def study_trials():
     """The trials table of every fold's study on the configured split (none without a study)."""
     if not STUDY["enabled"]:

@@ -24,7 +24,7 @@ rule study_worker:
     threads: LEARN_THREADS
     resources:
         mem_mb=mem_mb_for_study,
-        runtime=240,
+        runtime=runtime_for_study,
     params:
         study=study_params,
     script:
@@ -52,7 +52,7 @@ rule study:
     threads: LEARN_THREADS
     resources:
         mem_mb=mem_mb_for_study,
-        runtime=240,
+        runtime=runtime_for_study,
     params:
         study=study_params,
         leaky=is_leaky,

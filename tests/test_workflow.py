@@ -252,17 +252,23 @@ def test_only_the_lstms_jobs_run_with_its_malloc_settings(pipeline_run):
         assert "glibc malloc settings" not in log.read_text(), log
 
 
-def test_every_job_asks_a_scheduler_for_more_memory_than_it_used(pipeline_run):
-    # what each job of the run declares (mem_mb), listed by a dry run of every job again
+def test_every_job_asks_a_scheduler_for_more_memory_and_time_than_it_used(pipeline_run):
+    # what each job of the run declares (mem_mb, runtime in minutes), listed by a dry run of
+    # every job again
     listed = snakemake(pipeline_run, "--dry-run", "--forceall").stdout
-    declared = re.findall(r"benchmark: (\S+)\n(?:.*\n)*?\s+resources: .*?mem_mb=(\d+)", listed)
+    declared = re.findall(
+        r"benchmark: (\S+)\n(?:.*\n)*?\s+resources: .*?runtime=(\d+), mem_mb=(\d+)", listed
+    )
     rules = set()
-    for benchmark, mem_mb in declared:
+    for benchmark, runtime, mem_mb in declared:
+        measured = pd.read_csv(pipeline_run / benchmark, sep="\t")
+        rule = benchmark.split("/")[1].removesuffix(".tsv")
+        assert 0 < measured["s"].max() < 60 * int(runtime), (benchmark, runtime)
         # MiB, sampled every half second at first; NA if the job ended before the first sample
-        peak = pd.read_csv(pipeline_run / benchmark, sep="\t")["max_rss"].max()
+        peak = measured["max_rss"].max()
         if pd.notna(peak):
             assert 0 < peak < int(mem_mb), (benchmark, peak, mem_mb)
-            rules.add(benchmark.split("/")[1].removesuffix(".tsv"))
+            rules.add(rule)
     assert {"extract_features", "join_dataset", "classify", "study", "fit_final"} <= rules
 
 

@@ -3,7 +3,8 @@
 Four measurements, each printed with its figures and ratios, in one run:
 
 1. **extraction**: a DISFA-shaped dataset of ``--subjects`` of the 27 subjects (4,845 frames
-   each, 256 px, ``features.face_size: 256``, the shipped ``config.yaml`` otherwise) goes through
+   each, 256 px images, ``features.face_size: 256`` or with ``--face-size shipped`` the shipped
+   one, the shipped ``config.yaml`` otherwise) goes through
    the real DAG up to the dataset tables (extraction of every extractor, labels, join) with
    ``--cores 2``: wall time, frames/s, and per kind of job its count, summed job time and peak
    RSS (column max_rss of Snakemake's ``benchmark:`` files). Extrapolated to 27 subjects on this
@@ -49,7 +50,7 @@ from auflow.workflow import job_counts
 REPO = Path(__file__).resolve().parents[1]
 DISFA_SUBJECTS = 27
 DISFA_FRAMES = 4845
-FACE_SIZE = 256
+IMAGE_SIZE = 256  # the generated images; the faces are resized to --face-size (256 by default)
 CORES = 2
 CPU_SECONDS: list[float] = []
 
@@ -76,11 +77,13 @@ def snakemake_command(*args: str) -> list[str]:
     return [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), *args]
 
 
-def write_config(work: Path, **overrides) -> dict:
-    """The shipped config.yaml, on the dataset under ``work/data`` at 256 px."""
+def write_config(work: Path, face_size: int | None, **overrides) -> dict:
+    """The shipped config.yaml, on the dataset under ``work/data``, its faces resized to
+    ``face_size`` px (None: the shipped ``features.face_size``)."""
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["dataset"]["root"] = "data"
-    config["features"]["face_size"] = FACE_SIZE
+    if face_size is not None:
+        config["features"]["face_size"] = face_size
     config.update(overrides)
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     return config
@@ -117,10 +120,11 @@ def benchmarks(work: Path) -> dict[str, dict]:
     return rules
 
 
-def extraction(work: Path, subjects: int) -> dict:
+def extraction(work: Path, subjects: int, face_size: int | None) -> dict:
     work.mkdir(parents=True, exist_ok=True)
-    generated = generate(work / "data", subjects, FACE_SIZE)
-    config = write_config(work)
+    generated = generate(work / "data", subjects, IMAGE_SIZE)
+    config = write_config(work, face_size)
+    size = config["features"]["face_size"]
     frames = subjects * DISFA_FRAMES
     wall, _, _ = run(
         snakemake_command("--cores", str(CORES), *dataset_targets(config)),
@@ -133,7 +137,10 @@ def extraction(work: Path, subjects: int) -> dict:
     between = 1 - job_seconds / (CORES * wall)
     scale = DISFA_SUBJECTS / subjects
     full_16 = job_seconds * scale / 16 / (1 - between)
-    print(f"\n== extraction: {subjects} subjects x {DISFA_FRAMES} frames, {FACE_SIZE} px ==")
+    print(
+        f"\n== extraction: {subjects} subjects x {DISFA_FRAMES} frames of {IMAGE_SIZE} px, "
+        f"face_size {size} =="
+    )
     print(f"generating the images: {generated:.0f} s (not part of the run)")
     print(f"snakemake --cores {CORES} {' '.join(dataset_targets(config))}")
     print(f"wall {wall:.1f} s, {frames / wall:.1f} frames/s through the DAG")
@@ -156,7 +163,14 @@ def extraction(work: Path, subjects: int) -> dict:
         f"full size ({DISFA_SUBJECTS * DISFA_FRAMES} frames): {wall * scale / 60:.1f} min on "
         f"{CORES} cores (measured x {scale:.1f}), {full_16 / 60:.1f} min on 16 cores"
     )
-    return {"wall_s": wall, "rules": rules, "frames": frames, "full_2_min": wall * scale / 60}
+    return {
+        "wall_s": wall,
+        "rules": rules,
+        "frames": frames,
+        "face_size": size,
+        "cpu_s": cpu_run,
+        "full_2_min": wall * scale / 60,
+    }
 
 
 def incremental(work: Path, subjects: int) -> dict:
@@ -166,7 +180,7 @@ def incremental(work: Path, subjects: int) -> dict:
     extra = work / "extra"
     if not extra.exists():
         # the generator numbers subjects from SN001: a one-subject set, renamed
-        generate_demo_dataset(extra, 1, DISFA_FRAMES, FACE_SIZE, seed=9)
+        generate_demo_dataset(extra, 1, DISFA_FRAMES, IMAGE_SIZE, seed=9)
         new = f"SN{subjects + 1:03d}"
         (extra / "croppedImg/SN001").rename(extra / "croppedImg" / new)
         (extra / "json/SN001.json").rename(extra / "json" / f"{new}.json")
@@ -189,7 +203,7 @@ def incremental(work: Path, subjects: int) -> dict:
 def dag(work: Path) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     generated = generate(work / "data", DISFA_SUBJECTS, 32)
-    write_config(work)
+    write_config(work, face_size=None)
     print(f"\n== DAG of a full-size tree: {DISFA_SUBJECTS} x {DISFA_FRAMES} frames ==")
     print(f"generating {DISFA_SUBJECTS * DISFA_FRAMES} 32 px images: {generated:.0f} s")
     results = []
@@ -223,9 +237,7 @@ def learning_tree(work: Path, fraction: float) -> Path:
 
         size = yaml.safe_load((REPO / "config.yaml").read_text())["features"]["face_size"]
         generate_demo_dataset(tree / "data", DISFA_SUBJECTS, frames, size, 0)
-        config = write_config(tree)
-        config["features"]["face_size"] = size
-        (tree / "config.yaml").write_text(yaml.safe_dump(config))
+        config = write_config(tree, face_size=None)
         run(snakemake_command("--cores", str(CORES), *dataset_targets(config)), tree)
         marker.touch()
     return tree
@@ -404,6 +416,12 @@ def main() -> None:
     parser.add_argument(
         "--frames", type=int, default=DISFA_FRAMES, help="per subject; fewer only to try it"
     )
+    parser.add_argument(
+        "--face-size",
+        default="256",
+        help="px the extraction resizes the faces to: 256 (issue #11's goal) or 'shipped' "
+        "(config.yaml's features.face_size)",
+    )
     args = parser.parse_args()
     DISFA_FRAMES = args.frames
     if args.child:
@@ -412,7 +430,8 @@ def main() -> None:
     results = {}
     tree = args.work / "extraction"
     if "extraction" in args.steps:
-        results["extraction"] = extraction(tree, args.subjects)
+        face_size = None if args.face_size == "shipped" else int(args.face_size)
+        results["extraction"] = extraction(tree, args.subjects, face_size)
     if "learn" in args.steps:
         results["learn"] = learn(args.work, args.fractions)
     if "incremental" in args.steps:

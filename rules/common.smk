@@ -293,7 +293,10 @@ LEARN_MINUTES_AT_LEAST = 30
 
 
 def _learn_minutes(fits, input):
-    return max(LEARN_MINUTES_AT_LEAST, math.ceil(LEARN_MINUTES_PER_GB * fits * input.size_mb / 1000))
+    return max(
+        LEARN_MINUTES_AT_LEAST,
+        math.ceil(LEARN_MINUTES_PER_GB * fits * input.size_mb / 1000),
+    )
 
 
 def runtime_for_dataset(wildcards, input, threads):

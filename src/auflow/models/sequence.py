@@ -513,6 +513,28 @@ class LSTMDetector(BaseEstimator):
         ends = fit_rows[training_ends(groups[fitting], frames[fitting], self.stride)]
         weights = np.zeros_like(labels)
         weights[ends] = self._weights(labels[ends])
+        callbacks = []
+        validation_ends = None
+        if validation.any():
+            validation_rows = np.flatnonzero(validation)
+            validation_ends = validation_rows[
+                training_ends(groups[validation], frames[validation], self.stride)
+            ]
+            # the validation loss is weighted as the training loss is, by the training weights
+            weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
+            callbacks.append(
+                keras.callbacks.EarlyStopping(
+                    monitor="val_loss", patience=self.patience, restore_best_weights=True
+                )
+            )
+            if epoch_callback is not None:
+                callbacks.append(
+                    keras.callbacks.LambdaCallback(
+                        on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
+                    )
+                )
+        started = time.perf_counter()
+        self.model_ = self._network(padded.shape[1])
         # the datasets let go of the frames once Keras is done with them (_window_batches)
         with contextlib.ExitStack() as datasets:
             train_batches = datasets.enter_context(
@@ -520,34 +542,13 @@ class LSTMDetector(BaseEstimator):
                     padded, rows, ends, labels, weights, self.batch_size, self.random_state
                 )
             )
-            callbacks = []
             validation_batches = None
-            if validation.any():
-                validation_rows = np.flatnonzero(validation)
-                validation_ends = validation_rows[
-                    training_ends(groups[validation], frames[validation], self.stride)
-                ]
-                # the validation loss is weighted as the training loss is, by the training
-                # weights
-                weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
+            if validation_ends is not None:
                 validation_batches = datasets.enter_context(
                     _window_batches(
                         padded, rows, validation_ends, labels, weights, PREDICTION_BATCH
                     )
                 )
-                callbacks.append(
-                    keras.callbacks.EarlyStopping(
-                        monitor="val_loss", patience=self.patience, restore_best_weights=True
-                    )
-                )
-                if epoch_callback is not None:
-                    callbacks.append(
-                        keras.callbacks.LambdaCallback(
-                            on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
-                        )
-                    )
-            started = time.perf_counter()
-            self.model_ = self._network(padded.shape[1])
             history = self.model_.fit(
                 train_batches,
                 validation_data=validation_batches,
@@ -568,7 +569,7 @@ class LSTMDetector(BaseEstimator):
             "lstm: %d training windows, %d validation windows of %d frames, %d epochs, best %d, "
             "%.1f s",
             len(ends),
-            len(validation_ends) if validation.any() else 0,
+            0 if validation_ends is None else len(validation_ends),
             int(validation.sum()),
             len(history.history["loss"]),
             self.best_epoch_,

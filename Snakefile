@@ -3,8 +3,11 @@
 # the garbage collector); see rules/.
 
 import gc
+from pathlib import Path
 
 from snakemake.utils import min_version, validate
+
+from auflow.models.registry import config_schema
 
 min_version("9.0")
 
@@ -16,7 +19,8 @@ configfile: "config.yaml"
 report: "report/workflow.rst"
 
 
-validate(config, "schemas/config.schema.yaml")
+# the schema's model lists are the model registry's (auflow.models.registry)
+validate(config, config_schema(Path(workflow.basedir) / "schemas/config.schema.yaml"))
 
 
 include: "rules/common.smk"

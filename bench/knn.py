@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from auflow.io.parquet import read_table  # noqa: E402
-from auflow.models.classic import CLASSIFIERS  # noqa: E402
+from auflow.models.registry import spec_of  # noqa: E402
 
 
 def load_frames(path, subjects_train, subjects_test, train_frames, test_frames):
@@ -60,7 +60,7 @@ def load_frames(path, subjects_train, subjects_test, train_frames, test_frames):
 
 def timed(name, params, training, labels, queries, repeats):
     """(best seconds of fit + predict_proba, the fitted model, its probabilities)."""
-    build, _ = CLASSIFIERS[name]
+    build = spec_of(name).estimator
     best = np.inf
     for _ in range(repeats):
         start = time.perf_counter()

@@ -10,9 +10,12 @@ for model_name, model in MODELS.items():
         input:
             dataset="results/dataset/{extractor}.parquet",
             folds="results/folds/{split}.parquet",
+            stack=stack_table(model_name),
+            base_model=stacked_base_model(model_name),
         output:
             predictions=f"results/predictions/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
             metrics=f"results/metrics/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
+            stack=stack_output(model_name),
             fold_model=(
                 directory(
                     f"results/models/folds/{{split}}/{{extractor}}/{model_name}/fold{{fold}}"
@@ -47,9 +50,12 @@ for model_name, model in MODELS.items():
             f"fit_final_{model_name}"
         input:
             dataset="results/dataset/{extractor}.parquet",
+            stack=stack_table(model_name, final=True),
+            base_model=stacked_base_model(model_name, final=True),
         output:
             model=f"results/models/{{extractor}}/{model_name}/{model['model_file']}",
             manifest=f"results/models/{{extractor}}/{model_name}/manifest.json",
+            stack=stack_output(model_name, final=True),
         log:
             f"logs/fit_final/{{extractor}}/{model_name}.log",
         benchmark:

@@ -12,7 +12,8 @@ from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
 from auflow.io.discovery import discover_dataset, write_manifest
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
-from auflow.models.saved import model_file
+from auflow.models import stacks_on
+from auflow.models.registry import spec_of
 from auflow.settings import EvaluationSettings
 from auflow.workflow import check_once, failed_jobs_summary
 
@@ -63,7 +64,7 @@ if BASELINE["enabled"]:
         "params": BASELINE["params"],
         "extractors": [BASELINE["extractor"]],
         "settings": SETTINGS.replace(normalise="none", smoothing=(1,)),
-        "model_file": model_file("logistic_regression"),
+        "model_file": spec_of("logistic_regression").model_file,
     }
 for classifier_name, section in config["classifiers"].items():
     if section["enabled"]:
@@ -72,8 +73,23 @@ for classifier_name, section in config["classifiers"].items():
             "params": section["params"],
             "extractors": EXTRACTORS,
             "settings": SETTINGS,
-            "model_file": model_file(classifier_name),
+            "model_file": spec_of(classifier_name).model_file,
         }
+for model in MODELS.values():
+    model["stacks_on"] = stacks_on(model["classifier"], model["params"])
+# Models whose per-frame scores another model stacks on: their jobs write stack tables too.
+STACK_BASES = {m["stacks_on"] for m in MODELS.values() if m["stacks_on"]}
+for model_name, model in MODELS.items():
+    base = model["stacks_on"]
+    if base and (
+        base not in MODELS or MODELS[base]["extractors"] != model["extractors"]
+    ):
+        raise WorkflowError(
+            f"config, model {model_name!r}: it stacks on {base!r}'s scores (inputs: "
+            f"{model['params'].get('inputs', 'scores')}), which this run does not fit on the "
+            f"same features: enable classifiers.{base}, or set classifiers.{model_name}."
+            "params.inputs: features"
+        )
 ALL_EXTRACTORS = list(
     dict.fromkeys(e for m in MODELS.values() for e in m["extractors"])
 )
@@ -257,21 +273,57 @@ def study_workers(wildcards):
     )
 
 
+def stack_table(model_name, final=False):
+    """The stack table a stacked model reads (:mod:`auflow.models.stacking`): its per-frame
+    model's scores of the fold's frames, or of every frame for the final fit; [] otherwise.
+    """
+    base = MODELS[model_name]["stacks_on"] if model_name in MODELS else None
+    if not base:
+        return []
+    if final:
+        return f"results/stack/final/{{extractor}}/{base}.parquet"
+    return f"results/stack/{{split}}/{{extractor}}/{base}/fold{{fold}}.parquet"
+
+
+def stack_output(model_name, final=False):
+    """The stack table a per-frame model writes when another model stacks on it."""
+    if model_name not in STACK_BASES:
+        return []
+    if final:
+        return f"results/stack/final/{{extractor}}/{model_name}.parquet"
+    return f"results/stack/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet"
+
+
+def stacked_base_model(model_name, final=False):
+    """The saved per-frame model a stacked model's saved model carries (to score features)."""
+    base = MODELS[model_name]["stacks_on"]
+    if not base:
+        return []
+    if final:
+        return f"results/models/{{extractor}}/{base}/manifest.json"
+    if not SAVED["save_folds"]:
+        return []
+    return f"results/models/folds/{{split}}/{{extractor}}/{base}/fold{{fold}}"
+
+
+def get_study_stack(wildcards):
+    """The stack table a stacked model's study reads, else nothing."""
+    return expand(stack_table(wildcards.model), **wildcards)
+
+
+def model_spec(model_name):
+    """The registry's record of a model of the run (or a studied model's name)."""
+    return spec_of(MODELS.get(model_name, {}).get("classifier", model_name))
+
+
 def is_sequence_model(model_name):
-    """Whether a model is the LSTM (a Keras network over frame windows)."""
-    return model_file(
-        MODELS.get(model_name, {}).get("classifier", model_name)
-    ).endswith(".keras")
-
-
-# TensorFlow and the network's work take about half a gigabyte more than the classic learners
-# (the LSTM's windows are built batch by batch, not all at once).
-SEQUENCE_MODEL_MB = 500
+    """Whether a model reads windows of consecutive frames (the LSTM)."""
+    return model_spec(model_name).sequence
 
 
 def mem_mb_for_model(model_name):
-    """Memory of a model's jobs: the dataset's, and TensorFlow's on top for the LSTM."""
-    extra = SEQUENCE_MODEL_MB if is_sequence_model(model_name) else 0
+    """Memory of a model's jobs: the dataset's, and what its record adds (TensorFlow's)."""
+    extra = model_spec(model_name).extra_mb
 
     def mem_mb(wildcards, input, threads):
         return mem_mb_for_dataset(wildcards, input, threads) + extra

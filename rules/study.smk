@@ -11,6 +11,7 @@ rule study_worker:
     input:
         dataset="results/dataset/{extractor}.parquet",
         folds="results/folds/{split}.parquet",
+        stack=get_study_stack,
     output:
         touch(
             "results/study/{split}/{extractor}/{model}/fold{fold}/workers/{worker}.done"
@@ -35,6 +36,7 @@ rule study:
     input:
         dataset="results/dataset/{extractor}.parquet",
         folds="results/folds/{split}.parquet",
+        stack=get_study_stack,
         workers=study_workers,
     output:
         trials="results/study/{split}/{extractor}/{model}/fold{fold}/trials.parquet",

@@ -4,7 +4,9 @@ import os
 import subprocess
 import sys
 
-from auflow.workflow import MALLOC_SETTINGS
+from auflow.models.registry import MODELS
+
+LSTM_SETTINGS = MODELS["lstm"].environment
 
 SCRIPT = (
     "import os, sys\n"
@@ -17,7 +19,7 @@ SCRIPT = (
 
 def without_malloc_settings() -> dict[str, str]:
     """This process's environment without the settings (a developer may have set them)."""
-    return {k: v for k, v in os.environ.items() if k not in MALLOC_SETTINGS["lstm"]}
+    return {k: v for k, v in os.environ.items() if k not in LSTM_SETTINGS}
 
 
 def run_script(tmp_path, classifier, **environment):
@@ -38,7 +40,7 @@ def test_an_lstm_job_restarts_once_in_the_same_process_with_the_settings(tmp_pat
     # the script ran twice, the second time in the same process (exec), with the settings
     starts = [line for line in lines if line.startswith("start ")]
     assert len(starts) == 2 and starts[0] == starts[1]
-    expected = ", ".join(f"{k}={v}" for k, v in sorted(MALLOC_SETTINGS["lstm"].items()))
+    expected = ", ".join(f"{k}={v}" for k, v in sorted(LSTM_SETTINGS.items()))
     assert lines[-1] == f"settings {expected}"
 
 
@@ -51,7 +53,7 @@ def test_a_classic_model_job_keeps_glibcs_own_settings(tmp_path):
 def test_a_setting_the_user_made_is_kept(tmp_path):
     lines = run_script(tmp_path, "lstm", MALLOC_ARENA_MAX="4")
     assert len([line for line in lines if line.startswith("start ")]) == 2
-    top_pad = MALLOC_SETTINGS["lstm"]["MALLOC_TOP_PAD_"]
+    top_pad = LSTM_SETTINGS["MALLOC_TOP_PAD_"]
     assert lines[-1] == f"settings MALLOC_ARENA_MAX=4, MALLOC_TOP_PAD_={top_pad}"
 
 

@@ -8,10 +8,13 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score
 
-from auflow.models.classic import CLASSIFIERS, check_classifier, make_classifier
+from auflow.models.classic import check_classifier, make_classifier
 from auflow.models.detector import AUDetector, best_f1_cut, smooth_scores
+from auflow.models.registry import MODELS
 from auflow.models.train import normalise_per_subject, predict_fold
 from auflow.settings import EvaluationSettings
+
+CLASSIFIERS = [name for name, spec in MODELS.items() if spec.estimator is not None]
 
 FAST_PARAMS = {
     "random_forest": {"n_estimators": 10},

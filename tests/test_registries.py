@@ -10,8 +10,8 @@ import yaml
 from auflow.evaluation.splits import SPLITS
 from auflow.features.descriptors import EXTRACTORS
 from auflow.models import DETECTORS
+from auflow.models.registry import BUILT_IN, MODELS, studied
 from auflow.settings import EvaluationSettings
-from auflow.study import SEARCH_SPACES
 
 REPO = Path(__file__).resolve().parents[1]
 SCHEMA_FILE = REPO / "schemas/config.schema.yaml"
@@ -30,8 +30,8 @@ def schema_at(*keys):
     [
         (("features", "extractors", "items", "enum"), EXTRACTORS),
         (("baseline", "extractor", "enum"), EXTRACTORS),
-        (("classifiers", "propertyNames", "enum"), DETECTORS),
-        (("study", "models", "items", "enum"), SEARCH_SPACES),
+        (("classifiers", "propertyNames", "enum"), BUILT_IN),
+        (("study", "models", "items", "enum"), studied()),
         (("evaluation", "split", "enum"), SPLITS),
     ],
 )
@@ -40,7 +40,8 @@ def test_schema_enum_equals_registry(path, registry):
 
 
 def test_every_study_model_is_a_model():
-    assert set(SEARCH_SPACES) <= set(DETECTORS)
+    assert set(studied()) <= set(DETECTORS)
+    assert set(DETECTORS) == set(MODELS)
 
 
 def test_the_seed_config_turns_on_the_notebooks_classifiers():

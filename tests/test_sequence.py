@@ -14,8 +14,8 @@ from sklearn.metrics import f1_score
 
 from auflow.models import DETECTORS, check_detector, make_detector
 from auflow.models.detector import AUDetector
+from auflow.models.registry import KERAS_FILE as KERAS_MODEL_FILE
 from auflow.models.saved import (
-    KERAS_MODEL_FILE,
     ModelError,
     build_manifest,
     load_model,
@@ -124,7 +124,11 @@ def spike_task(seed, subjects, n_frames=160, n_features=4):
 
 
 SETTINGS = EvaluationSettings(aus=(1,), inner_splits=3, seed=0)
+# the network of the features themselves (inputs: features), as the seed's: what these tests
+# ask of windows and training holds for the stacked one alike (tests/test_stacking.py)
 LSTM_PARAMS = {
+    "inputs": "features",
+    "context": "causal",
     "units": 16,
     "dropout": 0.0,
     "window": 12,
@@ -289,7 +293,7 @@ def test_a_keras_file_naming_a_foreign_module_is_refused(tmp_path):
 def test_the_intensity_head_predicts_within_0_to_5():
     train = spike_task(3, subjects=3, n_frames=60)
     settings = SETTINGS.replace(target="intensity")
-    params = {"units": 4, "window": 4, "epochs": 2}
+    params = {"inputs": "features", "units": 4, "window": 4, "epochs": 2}
     detector = fit_detector(make_detector("lstm", params, settings), train)
     predictions = predict_frames(detector, train)
     assert ((predictions["AU01_r"] >= 0) & (predictions["AU01_r"] <= 5)).all()
@@ -330,14 +334,15 @@ def test_an_lstm_study_reports_epochs_to_its_pruner_and_resumes_to_its_total(tmp
     dataset = spike_task(4, subjects=5, n_frames=48)
     folds = dataset[["subject", "frame"]].assign(fold=np.where(dataset["subject"] == "s4", 1, 0))
     settings = SETTINGS.replace(inner_splits=2)
-    base = {"epochs": 2, "patience": 2, "stride": 2}
+    base = {"inputs": "features", "epochs": 2, "patience": 2, "stride": 2}
     journal = tmp_path / "journal.log"
     study, best = run_study(dataset, folds, 1, "lstm", settings, 1, journal, "s", base_params=base)
     assert len(study.trials) == 1
     # minus the validation loss of every epoch of the first inner part
     assert sorted(study.trials[0].intermediate_values) == [0, 1]
     assert all(v < 0 for v in study.trials[0].intermediate_values.values())
-    assert best["epochs"] == 2 and 4 <= best["window"] <= 32
+    assert best["epochs"] == 2 and 8 <= best["window"] <= 32
+    assert best["inputs"] == "features"  # a network of the features is not offered stacking
     # stopped after one trial, asked for two: one more, then never beyond
     study, _ = run_study(dataset, folds, 1, "lstm", settings, 2, journal, "s", base_params=base)
     finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)

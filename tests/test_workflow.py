@@ -18,7 +18,8 @@ from auflow.demo import DISFA_AUS, generate_demo_dataset
 from auflow.features.descriptors import make_extractor
 from auflow.io.images import load_faces
 from auflow.io.parquet import read_metadata, read_table
-from auflow.workflow import MALLOC_SETTINGS, job_counts
+from auflow.models.registry import MODELS
+from auflow.workflow import job_counts
 
 from conftest import TINY, TINY_CONFIG, snakemake
 
@@ -245,7 +246,7 @@ def test_only_the_lstms_jobs_run_with_its_malloc_settings(pipeline_run):
     lstm = [*logs.glob("classify/*/*/lstm/fold*.log"), *logs.glob("fit_final/*/lstm.log")]
     classic = [*logs.glob("classify/*/*/svm_linear/fold*.log"), *logs.glob("study/**/*.log")]
     assert len(lstm) == 3 + 1 and classic
-    expected = ", ".join(f"{k}={v}" for k, v in sorted(MALLOC_SETTINGS["lstm"].items()))
+    expected = ", ".join(f"{k}={v}" for k, v in sorted(MODELS["lstm"].environment.items()))
     for log in lstm:
         assert f"glibc malloc settings: {expected}" in log.read_text(), log
     for log in classic:

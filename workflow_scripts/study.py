@@ -6,12 +6,13 @@ from pathlib import Path
 
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
-from auflow.models.train import fit_detector, load_fold, load_labels, predict_frames
+from auflow.models.stacking import load_model_fold
+from auflow.models.train import fit_detector, load_labels, predict_frames
 from auflow.plots import plot_study
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
 from auflow.study import finished_trials, run_study, study_of_files
-from auflow.workflow import log_to, use_malloc_settings
+from auflow.workflow import log_to, optional_input, use_malloc_settings
 
 use_malloc_settings(snakemake.wildcards.model)  # first: it may restart the script
 log_to(snakemake.log[0])
@@ -19,9 +20,11 @@ w, p = snakemake.wildcards, snakemake.params.study
 fold = int(w.fold)
 settings = EvaluationSettings(**p["settings"])
 folds = read_table(snakemake.input.folds)
+stack = optional_input(snakemake.input.stack)  # a stacked model's features
 # the fold's two parts, never the whole table's features beside them (the trials see the first)
-train, test = load_fold(snakemake.input.dataset, folds, fold, settings.normalise)
-name = study_of_files(snakemake.input.dataset, snakemake.input.folds, w.model, fold, p)
+train, test = load_model_fold(snakemake.input.dataset, stack, folds, fold, settings.normalise)
+data = [snakemake.input.dataset, *([stack] if stack else [])]
+name = study_of_files(data, snakemake.input.folds, w.model, fold, p)
 study, best = run_study(
     train,
     folds,

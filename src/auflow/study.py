@@ -19,60 +19,13 @@ from optuna.trial import TrialState
 from auflow.evaluation.metrics import score_predictions
 from auflow.io.dataset import KEY
 from auflow.models import make_detector
+from auflow.models.registry import spec_of, studied
 from auflow.models.train import fit_detector, predict_frames, split_fold, training_frames
 from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
 
 
-def _svm_linear_space(trial: optuna.Trial) -> dict:
-    return {"C": trial.suggest_float("C", 1e-3, 10.0, log=True), "class_weight": "balanced"}
-
-
-def _random_forest_space(trial: optuna.Trial) -> dict:
-    return {
-        "n_estimators": trial.suggest_int("n_estimators", 20, 200, log=True),
-        "max_depth": trial.suggest_int("max_depth", 2, 16),
-        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 50, log=True),
-        "max_features": trial.suggest_categorical("max_features", ["sqrt", "log2"]),
-        "class_weight": "balanced_subsample",
-    }
-
-
-def _decision_tree_space(trial: optuna.Trial) -> dict:
-    return {
-        "max_depth": trial.suggest_int("max_depth", 2, 16),
-        "min_samples_leaf": trial.suggest_int("min_samples_leaf", 1, 100, log=True),
-        "class_weight": "balanced",
-    }
-
-
-def _knn_space(trial: optuna.Trial) -> dict:
-    return {
-        "n_neighbors": trial.suggest_int("n_neighbors", 1, 50, log=True),
-        "weights": trial.suggest_categorical("weights", ["uniform", "distance"]),
-    }
-
-
-def _lstm_space(trial: optuna.Trial) -> dict:
-    """The seed notebook tuned units and dropout; window length, learning rate and the class
-    weighting matter as much for a sequence model on imbalanced AUs."""
-    return {
-        "units": trial.suggest_int("units", 8, 64, log=True),
-        "dropout": trial.suggest_float("dropout", 0.0, 0.5),
-        "learning_rate": trial.suggest_float("learning_rate", 1e-4, 1e-2, log=True),
-        "window": trial.suggest_int("window", 4, 32, log=True),
-        "class_weight": trial.suggest_categorical("class_weight", ["balanced", "none"]),
-    }
-
-
-SEARCH_SPACES = {
-    "svm_linear": _svm_linear_space,
-    "random_forest": _random_forest_space,
-    "decision_tree": _decision_tree_space,
-    "knn": _knn_space,
-    "lstm": _lstm_space,
-}
 # Trials that report per-epoch values are stopped when they fall below the median of earlier
 # trials at the same epoch; the first trials and epochs always run.
 PRUNER = {"n_startup_trials": 2, "n_warmup_steps": 2}
@@ -137,12 +90,13 @@ def study_name(*parts) -> str:
     return digest.hexdigest()[:16]
 
 
-def study_of_files(dataset: str | Path, folds: str | Path, model: str, fold: int, p: dict) -> str:
-    """The :func:`study_name` of a rule's study: its data files, model, fold and the ``study``
-    parameters its worker and gather jobs share (n_trials, settings, base parameters, inner
-    parts)."""
+def study_of_files(data, folds: str | Path, model: str, fold: int, p: dict) -> str:
+    """The :func:`study_name` of a rule's study: its data files (the dataset table, or a list
+    of it and a stack table), model, fold and the ``study`` parameters its worker and gather
+    jobs share (n_trials, settings, base parameters, inner parts)."""
+    files = [data] if isinstance(data, str | Path) else list(data)
     return study_name(
-        Path(dataset).read_bytes(),
+        *(Path(path).read_bytes() for path in files),
         Path(folds).read_bytes(),
         [model, fold, p["n_trials"], p["settings"], p["base_params"], p.get("inner_parts")],
     )
@@ -188,12 +142,9 @@ def objective_for(
     ``(objective, space)``: the objective ``trial -> score`` and the search space that turns a
     trial's values into model parameters (base, then search-space values and fixed ones).
     """
-    try:
-        space = SEARCH_SPACES[model]
-    except KeyError:
-        raise ValueError(
-            f"no search space for {model!r}; study.models may hold {sorted(SEARCH_SPACES)}"
-        ) from None
+    space = spec_of(model).search_space
+    if space is None:
+        raise ValueError(f"no search space for {model!r}; study.models may hold {studied()}")
     train = training_frames(dataset, folds, fold)
     validation_folds = inner_folds(train, settings.inner_splits, settings.seed)
     n_inner = int(validation_folds["fold"].max()) + 1
@@ -206,7 +157,7 @@ def objective_for(
     base = dict(base_params or {})
 
     def parameters(trial) -> dict:
-        return {**base, **space(trial)}
+        return {**base, **space(trial, base)}
 
     # with tuning off, a detector cuts at its own threshold; the cut is then chosen below
     cut_pooled = settings.target == "occurrence" and settings.tune_threshold

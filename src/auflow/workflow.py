@@ -40,26 +40,16 @@ def use_threads(threads: int) -> None:
     threadpool_limits(int(threads))
 
 
-# glibc's malloc settings for a job fitting the LSTM: each heap keeps 64 MB free at its top, and
-# the threads share two heaps. Left to itself, glibc gave the top of TensorFlow's heaps back to the
-# system after each training step and took page faults to get it back at the next: a third of
-# an LSTM fit's CPU time (docs/performance.md, "Page faults"). glibc reads these settings only
-# when a process starts (set by the process itself, once pyarrow was imported, they no longer
-# helped), and they slowed the classic models a little (more arrays mapped one by one), so only
-# the LSTM's jobs start with them.
-MALLOC_SETTINGS = {"lstm": {"MALLOC_TOP_PAD_": str(64 << 20), "MALLOC_ARENA_MAX": "2"}}
-
-
 def use_malloc_settings(classifier: str) -> None:
-    """Start this script again, in this same process, with the malloc settings of
-    :data:`MALLOC_SETTINGS` for ``classifier`` in its environment. Nothing when they are there
-    already (a setting the user made is kept), when the model has none, or when the process
-    does not run a script file (``python -c``, ``python -m``). Call it first thing."""
-    missing = {
-        name: value
-        for name, value in MALLOC_SETTINGS.get(classifier, {}).items()
-        if name not in os.environ
-    }
+    """Start this script again, in this same process, with the process settings of the model
+    ``classifier`` (``environment`` in its record, :mod:`auflow.models.registry`: glibc's malloc
+    settings for the LSTM) in its environment. Nothing when they are there already (a setting
+    the user made is kept), when the model has none, or when the process does not run a script
+    file (``python -c``, ``python -m``). Call it first thing."""
+    from auflow.models.registry import MODELS
+
+    wanted = MODELS[classifier].environment if classifier in MODELS else {}
+    missing = {name: value for name, value in wanted.items() if name not in os.environ}
     main = sys.modules["__main__"]
     script = sys.argv[0] if sys.argv else ""
     if missing and getattr(main, "__spec__", None) is None and Path(script).is_file():
@@ -68,7 +58,9 @@ def use_malloc_settings(classifier: str) -> None:
 
 def malloc_settings() -> str:
     """The glibc malloc settings of this process's environment, for a job's log."""
-    names = sorted({name for settings in MALLOC_SETTINGS.values() for name in settings})
+    from auflow.models.registry import MODELS
+
+    names = sorted({name for spec in MODELS.values() for name in spec.environment})
     return ", ".join(f"{name}={os.environ[name]}" for name in names if name in os.environ)
 
 
@@ -190,23 +182,54 @@ def check_once(check: Callable[[], None], checked: dict, stamps: str | Path) -> 
     return True
 
 
-def save_detector(detector, smk, training, model: str, directory) -> None:
-    """Save a fitted detector of a rule with its manifest into ``directory`` (a model folder,
-    or the parent folder of a ``manifest.json`` output)."""
-    from pathlib import Path
+def optional_input(value) -> str | None:
+    """A rule's input that may be absent: its path, or None (Snakemake gives an input function's
+    ``[]`` as an empty list, and one path as a string or a list of one)."""
+    if isinstance(value, str | Path):
+        return str(value)
+    value = list(value or [])
+    if len(value) > 1:
+        raise ValueError(f"one input expected, got {value}")
+    return str(value[0]) if value else None
 
-    from auflow.models.saved import MANIFEST_FILE, build_manifest, save_model
+
+def _model_folder(path) -> Path:
+    """A model folder, given as itself or as its ``manifest.json``."""
+    from auflow.models.saved import MANIFEST_FILE
+
+    path = Path(path)
+    return path.parent if path.name == MANIFEST_FILE else path
+
+
+def stack_for_saving(detector, stack, base_model) -> list[str] | None:
+    """Make a stacked detector, fitted on the stack table ``stack``, able to score features:
+    give it the per-frame detector saved in ``base_model`` (its folder or manifest) and the
+    table's projection (:func:`auflow.models.stacking.stack_of`). Returns the feature names it
+    then takes (the per-frame detector's); None, and nothing done, for a model of features."""
+    if not stack:
+        return None
+    from auflow.models.saved import load_model
+    from auflow.models.stacking import stack_of
+
+    base = load_model(_model_folder(base_model))
+    detector.stack_ = stack_of(stack, base.detector)
+    return list(base.manifest["feature_names"])
+
+
+def save_detector(detector, smk, training, model: str, directory, feature_names=None) -> None:
+    """Save a fitted detector of a rule with its manifest into ``directory`` (a model folder,
+    or the parent folder of a ``manifest.json`` output). ``feature_names``: the features it
+    scores, if not ``training``'s (a stacked detector's, :func:`stack_for_saving`)."""
+    from auflow.models.saved import build_manifest, save_model
     from auflow.models.train import feature_columns
 
-    directory = Path(directory)
-    if directory.name == MANIFEST_FILE:
-        directory = directory.parent
+    directory = _model_folder(directory)
     manifest = build_manifest(
         detector,
         extractor=smk.wildcards.extractor,
         extractor_params=dict(smk.params.extractor_params or {}),
         face_size=smk.params.face_size,
-        feature_names=feature_columns(training),
+        feature_names=feature_names or feature_columns(training),
         normalise=smk.params.settings["normalise"],
         training=training,
         config_hash=config_hash(smk.config),

@@ -21,16 +21,10 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.evaluation.splits import inner_group_splits
-from auflow.models.classic import READS_ROWS, make_classifier
+from auflow.models.classic import make_classifier
+from auflow.models.registry import MODELS
 
 log = logging.getLogger(__name__)
-
-# Classifiers whose fit on a matrix of labels (one column per AU) makes, column by column, the
-# same model as one fit per AU, for a fraction of the work: k nearest neighbours are searched once
-# for all AUs instead of once per AU (the search is all of KNN's cost); the linear SVM, the
-# logistic regression and naive Bayes make their passes over the frames for all AUs together. Not
-# the trees: a multi-output tree chooses its splits for all AUs together, which is another model.
-MULTI_OUTPUT = {"knn", "knn_sklearn", "svm_linear", "logistic_regression", "naive_bayes"}
 
 
 def positive_scores(model, features: np.ndarray) -> np.ndarray:
@@ -154,8 +148,8 @@ class AUDetector(BaseEstimator):
     Attributes
     ----------
     estimators_ : list of fitted pipelines, one per AU; None for an AU of a multi-output fit.
-    shared_ : the one pipeline fitted on all AUs' labels (classifiers in :data:`MULTI_OUTPUT`,
-        occurrence target), else None.
+    shared_ : the one pipeline fitted on all AUs' labels (classifiers whose record says
+        ``multi_output``, occurrence target), else None.
     thresholds_ : (n_aus,) float64 decision thresholds on :meth:`decision_function`.
     smoothing_ : (n_aus,) int64 smoothing widths.
     tuned_ : (n_aus,) bool, whether the threshold was tuned (else the model's own cut).
@@ -215,6 +209,30 @@ class AUDetector(BaseEstimator):
         Y : (n_frames, n_aus) int intensities 0-5, columns in ``aus`` order.
         groups : (n_frames,) subject of each frame; rows of a subject in frame order.
         """
+        self._fit(X, Y, groups, keep_inner_scores=False)
+        return self
+
+    def fit_out_of_split(self, X, Y, groups) -> np.ndarray:
+        """:meth:`fit`, and return every training frame's score from the inner model that did
+        not learn from its subject: the inputs a stacked model learns from
+        (:mod:`auflow.models.stacking`). The inner splits are those threshold tuning uses,
+        so the scores cost no fit more than :meth:`fit` makes when it tunes.
+
+        Returns
+        -------
+        (n_frames, n_aus) float64 raw (unsmoothed) scores, in the rows' order.
+        """
+        if not self._multi_output():
+            raise ValueError(
+                f"{self.classifier!r}: out-of-split scores need a model that fits all AUs at "
+                "once on the occurrence target"
+            )
+        groups = np.asarray(groups).astype(str)
+        if len(set(groups)) < 2:
+            raise ValueError("out-of-split scores need at least 2 training subjects")
+        return self._fit(X, Y, groups, keep_inner_scores=True)
+
+    def _fit(self, X, Y, groups, keep_inner_scores):
         X = np.asarray(X, dtype=np.float32)
         Y = np.asarray(Y)
         groups = np.asarray(groups).astype(str)
@@ -222,12 +240,16 @@ class AUDetector(BaseEstimator):
             raise ValueError(f"Y must have shape ({len(X)}, {len(self.aus)}), got {Y.shape}")
         if len(groups) != len(X):
             raise ValueError(f"groups must have {len(X)} entries, got {len(groups)}")
+        tuning = self.target == "occurrence" and self.tune_threshold
         inner = None
-        if self.target == "occurrence" and self.tune_threshold and len(set(groups)) >= 2:
+        if (tuning or keep_inner_scores) and len(set(groups)) >= 2:
             inner = inner_group_splits(groups, self.inner_splits, self.random_state)
         self.shared_ = None
+        inner_scores = None
         if self._multi_output():
-            fitted = self._fit_multi_output(X, Y, groups, inner)
+            fitted, inner_scores = self._fit_multi_output(
+                X, Y, groups, inner, tuning, keep_inner_scores
+            )
         else:
             # Threads: the learners release the GIL in their numeric cores, and a process pool
             # would cost more to start and to copy the features into than a small fold takes.
@@ -240,7 +262,7 @@ class AUDetector(BaseEstimator):
         self.smoothing_ = np.array([w for _, _, w, _ in fitted], dtype=np.int64)
         self.tuned_ = np.array([tuned for _, _, _, tuned in fitted], dtype=bool)
         self.n_features_in_ = X.shape[1]
-        return self
+        return inner_scores
 
     def _labels(self, intensity: np.ndarray) -> np.ndarray:
         if self.target == "occurrence":
@@ -280,19 +302,27 @@ class AUDetector(BaseEstimator):
     def _multi_output(self) -> bool:
         # scikit-learn takes a one-column label matrix for one output, with a warning
         shareable = self.target == "occurrence" and len(self.aus) > 1
-        return shareable and isinstance(self.classifier, str) and self.classifier in MULTI_OUTPUT
+        named = isinstance(self.classifier, str) and self.classifier in MODELS
+        return shareable and named and MODELS[self.classifier].multi_output
 
-    def _fit_multi_output(self, X, Y, groups, inner):
+    def _fit_multi_output(self, X, Y, groups, inner, tuning=True, keep_inner_scores=False):
         """What :meth:`_fit_au` gives for every AU, from one fit on all AUs' labels per inner
-        split and one final fit: the same models, the work shared (see :data:`MULTI_OUTPUT`)."""
+        split and one final fit: the same models, the work shared (``multi_output`` in the model's
+        record: k nearest neighbours are searched once for all AUs, the linear models and naive
+        Bayes make their passes over the frames for all AUs together; not the trees, whose
+        multi-output splits would be another model).
+        Returns that and the inner validation scores (None unless ``keep_inner_scores``)."""
         labels = np.column_stack([self._labels(Y[:, c]) for c in range(len(self.aus))])
         constant = [len(np.unique(labels[:, c])) == 1 for c in range(len(self.aus))]
         tunable = [
-            inner is not None and not constant[c] and self._learnable(labels[:, c], inner)
+            tuning
+            and inner is not None
+            and not constant[c]
+            and self._learnable(labels[:, c], inner)
             for c in range(len(self.aus))
         ]
         scores = np.empty(labels.shape)
-        if any(tunable):
+        if any(tunable) or keep_inner_scores:
             for train, validation in inner:
                 model = self._fit_rows(X, labels, train)
                 scores[validation] = _output_scores(model, X[validation])
@@ -311,12 +341,12 @@ class AUDetector(BaseEstimator):
             if threshold is None:
                 threshold = own_threshold(self.shared_)
             fitted.append((None, threshold, width, tuned))
-        return fitted
+        return fitted, scores if keep_inner_scores else None
 
     def _fit_rows(self, X, labels, rows):
         """``_fit_one(X[rows], labels[rows])``, reading the rows in place where the model can
-        (:data:`~auflow.models.classic.READS_ROWS`) instead of copying them out of ``X``."""
-        if self.classifier in READS_ROWS:
+        (``reads_rows`` in its record) instead of copying them out of ``X``."""
+        if isinstance(self.classifier, str) and MODELS[self.classifier].reads_rows:
             return self._pipeline().fit(X, labels[rows], model__rows=rows)
         return self._fit_one(X[rows], labels[rows])
 
@@ -357,6 +387,21 @@ class AUDetector(BaseEstimator):
         if getattr(self, "shared_", None) is not None:
             shared = _output_scores(self.shared_, X)
         return np.column_stack([self._scores(X, groups, c, shared) for c in range(len(self.aus))])
+
+    def raw_scores(self, X) -> np.ndarray:
+        """(n_frames, n_aus) float64 scores before any smoothing: what :meth:`fit_out_of_split`
+        returns for training frames, here from the models fitted on all of them."""
+        check_is_fitted(self, "estimators_")
+        X = np.asarray(X, dtype=np.float32)
+        shared = None
+        if getattr(self, "shared_", None) is not None:
+            shared = _output_scores(self.shared_, X)
+        return np.column_stack(
+            [
+                shared[:, c] if model is None else positive_scores(model, X)
+                for c, model in enumerate(self.estimators_)
+            ]
+        )
 
     def _occurrence_probability(self, model, X):
         if hasattr(model, "predict_proba"):

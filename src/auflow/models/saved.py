@@ -2,10 +2,11 @@
 
 People share model files, and a pickle runs whatever it contains when it is loaded. A saved
 detector is therefore written with ``skops.io``, which rebuilds objects from a description and
-refuses any type that is not on an explicit list: :data:`TRUSTED_TYPES` (auflow's detector, the
-scikit-learn and imbalanced-learn pieces our classifiers are made of). ``manifest.json`` beside it
-says everything ``auflow predict`` needs to use the model or to refuse a mismatch, and records the
-SHA-256 of the model file: a model file that does not match its manifest is refused.
+refuses any type that is not on an explicit list (:func:`auflow.models.registry.trusted_types`:
+auflow's detector, the scikit-learn and imbalanced-learn pieces our classifiers are made of).
+``manifest.json`` beside it says everything ``auflow predict`` needs to use the model or to
+refuse a mismatch, and records the SHA-256 of the model file: a model file that does not match
+its manifest is refused.
 
 An LSTM detector is a Keras network and a few arrays instead: ``model.keras`` (loaded with
 Keras' ``safe_mode``, which refuses Lambda layers, after checking that its configuration names
@@ -35,12 +36,12 @@ import pandas as pd
 
 from auflow.io.atomic import write_bytes_atomically
 from auflow.io.labels import au_column
+from auflow.models.registry import MODELS, SKOPS_FILE, spec_of, trusted_types
 
-MODEL_FILE = "model.skops"
-KERAS_MODEL_FILE = "model.keras"
+MODEL_FILE = SKOPS_FILE
 MANIFEST_FILE = "manifest.json"
 # Raised whenever the layout of the model file or manifest changes incompatibly.
-MODEL_FORMAT = 1
+MODEL_FORMAT = 2
 PACKAGES = (
     "auflow",
     "scikit-learn",
@@ -51,24 +52,6 @@ PACKAGES = (
     "keras",
     "tensorflow-cpu",
 )
-# Types a model file may contain besides those skops trusts by default (plain containers, numpy
-# arrays, and scikit-learn estimators it knows). Nothing else is ever instantiated on load.
-TRUSTED_TYPES = (
-    "auflow.models.detector.AUDetector",
-    "auflow.models.detector._Constant",
-    "auflow.models.linear_svm.LinearSVM",
-    "auflow.models.logistic.Logistic",
-    "auflow.models.naive_bayes.GaussianNaiveBayes",
-    "auflow.models.neighbours.NearestNeighbours",
-    "imblearn.pipeline.Pipeline",
-    "imblearn.over_sampling._smote.base.SMOTE",
-    "sklearn.tree._tree.Tree",
-    "sklearn.neighbors._kd_tree.KDTree",
-    "sklearn.neighbors._ball_tree.BallTree",
-    "sklearn.metrics._dist_metrics.EuclideanDistance64",
-    "sklearn.metrics._dist_metrics.MinkowskiDistance64",
-    "sklearn.metrics._dist_metrics.ManhattanDistance64",
-)
 
 
 class ModelError(ValueError):
@@ -77,9 +60,12 @@ class ModelError(ValueError):
 
 def model_file(classifier: str) -> str:
     """The name of the main model file a model folder of ``classifier`` holds."""
-    from auflow.models import SEQUENCE_DETECTORS
+    return spec_of(classifier).model_file
 
-    return KERAS_MODEL_FILE if classifier in SEQUENCE_DETECTORS else MODEL_FILE
+
+def _saves_itself(classifier) -> bool:
+    """A model that is its own detector writes and reads its own files (no skops)."""
+    return isinstance(classifier, str) and spec_of(classifier).detector is not None
 
 
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
@@ -160,12 +146,10 @@ def save_model(detector, directory: str | Path, manifest: dict) -> None:
     ``detector.json``) and ``manifest`` (plus each file's SHA-256) as ``manifest.json`` into
     ``directory``, each written whole or not at all."""
     directory = Path(directory)
-    if hasattr(detector, "save"):  # a sequence detector writes its own files, no pickle
+    if _saves_itself(detector.classifier):  # e.g. the LSTM: a Keras file and JSON, no pickle
         files = detector.save(directory)
     else:
-        import skops.io as sio
-
-        write_bytes_atomically(directory / MODEL_FILE, sio.dumps(detector))
+        write_skops(detector, directory / MODEL_FILE)
         files = [MODEL_FILE]
     manifest = {
         **manifest,
@@ -254,11 +238,9 @@ def load_model(directory: str | Path) -> SavedModel:
     ModelError
         No manifest or model file; a model file whose SHA-256 differs from the manifest's; a
         format or scikit-learn version this auflow cannot use; a model file holding a type
-        outside :data:`TRUSTED_TYPES` (nothing of it is instantiated); a Keras model naming a
-        module outside Keras or holding a Lambda layer.
+        outside :func:`auflow.models.registry.trusted_types` (nothing of it is instantiated);
+        a Keras model naming a module outside Keras or holding a Lambda layer.
     """
-    import skops.io as sio
-
     directory = Path(directory)
     manifest = read_manifest(directory)
     check_compatible(manifest, directory / MANIFEST_FILE)
@@ -273,24 +255,44 @@ def load_model(directory: str | Path) -> SavedModel:
                 f"{path}: SHA-256 differs from the one in {MANIFEST_FILE}: the file was changed "
                 "or replaced after training; refusing to load it"
             )
-    if model_path.name == KERAS_MODEL_FILE:
-        from auflow.models.sequence import LSTMDetector
-
+    classifier = manifest.get("classifier")
+    if classifier not in MODELS:
+        raise ModelError(
+            f"{directory / MANIFEST_FILE}: model {classifier!r} is not one this auflow knows "
+            f"({', '.join(sorted(MODELS))})"
+        )
+    if _saves_itself(classifier):
         try:
-            detector = LSTMDetector.load(directory)
+            detector = spec_of(classifier).detector().load(directory)
         except (ValueError, OSError, KeyError, TypeError) as error:
-            raise ModelError(f"{model_path}: cannot load the LSTM detector ({error})") from None
+            raise ModelError(
+                f"{model_path}: cannot load the {classifier} detector ({error})"
+            ) from None
         return SavedModel(detector, manifest, directory)
-    data = model_path.read_bytes()
+    return SavedModel(read_skops(model_path), manifest, directory)
+
+
+def write_skops(detector, path: Path) -> None:
+    """Write a detector as a skops file, whole or not at all."""
+    import skops.io as sio
+
+    write_bytes_atomically(path, sio.dumps(detector))
+
+
+def read_skops(path: Path):
+    """The object of a skops file, refusing it (ModelError, nothing instantiated) when it holds
+    a type outside :func:`auflow.models.registry.trusted_types`."""
+    import skops.io as sio
+
+    data = Path(path).read_bytes()
     try:
         untrusted = sio.get_untrusted_types(data=data)
     except Exception as error:  # noqa: BLE001 - any parse failure is an unreadable model file
-        raise ModelError(f"{model_path}: not a skops model file ({error})") from None
-    refused = sorted(set(untrusted) - set(TRUSTED_TYPES))
+        raise ModelError(f"{path}: not a skops model file ({error})") from None
+    refused = sorted(set(untrusted) - set(trusted_types()))
     if refused:
         raise ModelError(
-            f"{model_path}: holds types outside auflow's trusted list, refused without loading "
+            f"{path}: holds types outside auflow's trusted list, refused without loading "
             f"them: {', '.join(refused)}"
         )
-    detector = sio.loads(data, trusted=list(untrusted))
-    return SavedModel(detector, manifest, directory)
+    return sio.loads(data, trusted=list(untrusted))

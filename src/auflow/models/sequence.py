@@ -55,11 +55,14 @@ from sklearn.utils.validation import check_is_fitted
 from auflow.evaluation.splits import inner_group_splits
 from auflow.models.detector import choose_cut, smooth_scores
 from auflow.models.scaling import column_statistics
+from auflow.models.stacking import DEFAULT_BASE, DEFAULT_INPUTS, INPUTS
 
 log = logging.getLogger(__name__)
 
 KERAS_FILE = "model.keras"
 STATE_FILE = "detector.json"
+# A stacked detector saved for prediction: the per-frame detector that makes its inputs.
+BASE_FILE = "base.skops"
 CONTEXTS = ("causal", "centred")
 CLASS_WEIGHTS = ("balanced", "none")
 # A saved network may name Keras' own modules (layers, initializers, optimizers); anything else
@@ -68,6 +71,9 @@ TRUSTED_KERAS_PACKAGE = "keras"
 # Windows per prediction (and validation) step. Steps of 1,024 scored no faster on one thread
 # (bench/lstm_fit.py), and hold four times the memory (57 MB at 16 frames x 865 inputs).
 PREDICTION_BATCH = 256
+# F1 on the validation subjects a network must gain over the per-frame detector's own score for
+# an AU to be scored by the network (stacked inputs): a tie keeps the simpler model.
+FALL_BACK_MARGIN = 0.0
 
 
 def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,12 +292,16 @@ class LSTMDetector(BaseEstimator):
 
     def __init__(
         self,
-        units=50,
+        inputs=DEFAULT_INPUTS,
+        base=DEFAULT_BASE,
+        layers=1,
+        skip=True,
+        units=16,
         dropout=0.2,
         window=16,
-        stride=4,
-        context="causal",
-        learning_rate=1e-3,
+        stride=2,
+        context="centred",
+        learning_rate=3e-3,
         epochs=30,
         patience=5,
         batch_size=64,
@@ -305,6 +315,10 @@ class LSTMDetector(BaseEstimator):
         random_state=0,
         n_jobs=1,
     ):
+        self.inputs = inputs
+        self.base = base
+        self.layers = layers
+        self.skip = skip
         self.units = units
         self.dropout = dropout
         self.window = window
@@ -325,6 +339,10 @@ class LSTMDetector(BaseEstimator):
         self.n_jobs = n_jobs
 
     NETWORK_PARAMS = (
+        "inputs",
+        "base",
+        "layers",
+        "skip",
         "units",
         "dropout",
         "window",
@@ -362,7 +380,7 @@ class LSTMDetector(BaseEstimator):
 
     def check_params(self) -> None:
         """ValueError naming the parameter when a network parameter is out of range."""
-        positive = ("units", "window", "stride", "epochs", "batch_size")
+        positive = ("layers", "units", "window", "stride", "epochs", "batch_size")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
@@ -373,6 +391,10 @@ class LSTMDetector(BaseEstimator):
             raise ValueError(f"lstm: learning_rate must be positive, got {self.learning_rate!r}")
         if not isinstance(self.patience, int | np.integer) or self.patience < 0:
             raise ValueError(f"lstm: patience must be an integer >= 0, got {self.patience!r}")
+        if self.inputs not in INPUTS:
+            raise ValueError(f"lstm: inputs must be one of {INPUTS}, got {self.inputs!r}")
+        if not isinstance(self.skip, bool | np.bool_):
+            raise ValueError(f"lstm: skip must be true or false, got {self.skip!r}")
         if self.context not in CONTEXTS:
             raise ValueError(f"lstm: context must be one of {CONTEXTS}, got {self.context!r}")
         if self.class_weight not in CLASS_WEIGHTS:
@@ -427,11 +449,20 @@ class LSTMDetector(BaseEstimator):
         n_aus = len(self.aus)
         inputs = keras.Input((self.window, n_inputs), name="windows")
         x = layers.Masking(mask_value=0.0)(inputs)
-        x = layers.LSTM(self.units, return_sequences=True)(x)
-        x = layers.Dropout(self.dropout)(x)
-        x = layers.LSTM(self.units)(x)
-        x = layers.Dropout(self.dropout)(x)
-        x = layers.Dense(n_aus, activation="sigmoid")(x)
+        for layer in range(self.layers):
+            x = layers.LSTM(self.units, return_sequences=layer < self.layers - 1)(x)
+            x = layers.Dropout(self.dropout)(x)
+        stacked = self.inputs != "features"
+        x = layers.Dense(n_aus, kernel_initializer="zeros" if self.skip else "glorot_uniform")(x)
+        if self.skip:
+            # The scored frame's own inputs straight to every AU's output. On stacked inputs
+            # (each AU's score first) it starts as the identity: the network starts as the
+            # per-frame model, its LSTM (starting at zero) adding what the frames around say.
+            before = self.window - 1 - self._ahead()
+            scored = layers.Flatten()(layers.Cropping1D((before, self._ahead()))(inputs))
+            start = "identity" if stacked else "glorot_uniform"
+            x = layers.Add()([x, layers.Dense(n_aus, kernel_initializer=start)(scored)])
+        x = layers.Activation("sigmoid")(x)
         if self.target == "intensity":
             x = layers.Rescaling(5.0)(x)  # a sigmoid scaled to intensities 0-5
         # (n_aus, 1) outputs make the loss per AU and frame, so a weight per AU can apply
@@ -442,6 +473,10 @@ class LSTMDetector(BaseEstimator):
             optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss, jit_compile=False
         )
         return model
+
+    def _ahead(self) -> int:
+        """Frames after the scored one in its window (:func:`window_rows`)."""
+        return 0 if self.context == "causal" else self.window // 2
 
     def _network(self, n_inputs: int):
         """A compiled network at the weights it was built with. Keras traces a new network's
@@ -488,37 +523,66 @@ class LSTMDetector(BaseEstimator):
             with validation subjects (an Optuna pruner raises from it to stop a trial).
         """
         self.check_params()
-        X = np.asarray(X, dtype=np.float32)
+        self.n_stack_columns_ = X.shape[1] if self.inputs != "features" else None
+        X = self._selected(np.asarray(X, dtype=np.float32))
         Y = np.asarray(Y)
         if Y.shape != (len(X), len(self.aus)):
             raise ValueError(f"Y must have shape ({len(X)}, {len(self.aus)}), got {Y.shape}")
         groups, frames = self._keys(X, groups, frames)
         configure_tensorflow(self.n_jobs, self.random_state)
-        keras = _keras()
-
-        validation = np.zeros(len(X), bool)
-        if len(np.unique(groups)) >= 2:
-            _, held_out = inner_group_splits(groups, self.inner_splits, self.random_state)[0]
-            validation[held_out] = True
-        fitting = ~validation
-        fit_rows = np.flatnonzero(fitting)
-        # summed chunk by chunk: no copy of the training frames
-        mean, scale = column_statistics(X, fit_rows)
+        # standardised on every training frame (no labels); summed chunk by chunk, no copy
+        mean, scale = column_statistics(X)
         self.mean_, self.scale_ = mean.astype(np.float32), scale.astype(np.float32)
         self.n_features_in_ = X.shape[1]
         padded = self._padded(X)
         rows = window_rows(groups, frames, self.window, self.context)
         labels = self._labels(Y)
+        n_aus = len(self.aus)
+        self.from_base_ = np.zeros(n_aus, bool)
+        several = len(np.unique(groups)) >= 2
+        inner = inner_group_splits(groups, self.inner_splits, self.random_state) if several else []
+        if self._cross_fitted() and several:
+            # Every inner split's network scores its validation subjects: thresholds, and the
+            # choice between network and per-frame detector, are made on every training subject
+            # (as the per-frame detector tunes its own); then one network on all of them, for
+            # the epochs the inner networks stopped at.
+            scores = np.empty((len(X), n_aus))
+            epochs = []
+            for number, (fitting, held_out) in enumerate(inner):
+                callback = epoch_callback if number == 0 else None
+                epochs.append(
+                    self._train(padded, rows, labels, groups, frames, fitting, held_out, callback)
+                )
+                scores[held_out] = self._raw_scores(padded, rows, held_out)
+            self.best_epoch_ = max(int(round(float(np.median(epochs)))), 1)
+            self._train(padded, rows, labels, groups, frames, np.arange(len(X)), None, None)
+            self._choose(X, scores, labels, groups, frames)
+            return self
+        held_out = inner[0][1] if inner else np.empty(0, np.int64)
+        fitting = np.setdiff1d(np.arange(len(X)), held_out)
+        self._train(padded, rows, labels, groups, frames, fitting, held_out, epoch_callback)
+        validation = np.zeros(len(X), bool)
+        validation[held_out] = True
+        self._tune(padded, rows, labels, groups, frames, validation)
+        return self
 
-        ends = fit_rows[training_ends(groups[fitting], frames[fitting], self.stride)]
+    def _cross_fitted(self) -> bool:
+        """Whether :meth:`fit` tunes on every training subject's out-of-split network scores
+        (stacked inputs, tuned occurrence thresholds) rather than on one held-out part."""
+        return self.inputs != "features" and self.target == "occurrence" and self.tune_threshold
+
+    def _train(self, padded, rows, labels, groups, frames, fitting, held_out, epoch_callback):
+        """Fit the network (anew) on the windows of the rows ``fitting``, stopping early on the
+        rows ``held_out`` (None: for :attr:`best_epoch_` epochs). Returns the best epoch."""
+        keras = _keras()
+        ends = fitting[training_ends(groups[fitting], frames[fitting], self.stride)]
         weights = np.zeros_like(labels)
         weights[ends] = self._weights(labels[ends])
         callbacks = []
         validation_ends = None
-        if validation.any():
-            validation_rows = np.flatnonzero(validation)
-            validation_ends = validation_rows[
-                training_ends(groups[validation], frames[validation], self.stride)
+        if held_out is not None and len(held_out):
+            validation_ends = held_out[
+                training_ends(groups[held_out], frames[held_out], self.stride)
             ]
             # the validation loss is weighted as the training loss is, by the training weights
             weights[validation_ends] = self._validation_weights(labels, ends, validation_ends)
@@ -533,6 +597,7 @@ class LSTMDetector(BaseEstimator):
                         on_epoch_end=lambda epoch, logs: epoch_callback(epoch, logs["val_loss"])
                     )
                 )
+        epochs = self.epochs if held_out is not None else self.best_epoch_
         started = time.perf_counter()
         self.model_ = self._network(padded.shape[1])
         # the datasets let go of the frames once Keras is done with them (_window_batches)
@@ -552,7 +617,7 @@ class LSTMDetector(BaseEstimator):
             history = self.model_.fit(
                 train_batches,
                 validation_data=validation_batches,
-                epochs=self.epochs,
+                epochs=epochs,
                 callbacks=callbacks,
                 # the windows are shuffled by the batches' own seeded generator; Keras' shuffle
                 # of the batch order would draw from Python's global random state instead
@@ -566,17 +631,54 @@ class LSTMDetector(BaseEstimator):
             else len(history.history["loss"])
         )
         log.info(
-            "lstm: %d training windows, %d validation windows of %d frames, %d epochs, best %d, "
-            "%.1f s",
+            "lstm: %d training windows, %d validation windows, %d epochs, best %d, %.1f s",
             len(ends),
             0 if validation_ends is None else len(validation_ends),
-            int(validation.sum()),
             len(history.history["loss"]),
             self.best_epoch_,
             time.perf_counter() - started,
         )
-        self._tune(padded, rows, labels, groups, frames, validation)
-        return self
+        return self.best_epoch_
+
+    def _choose(self, X, scores, labels, groups, frames):
+        """Each AU's threshold and smoothing width, tuned for F1 on the out-of-split network
+        ``scores`` of every training frame; and whether the network scores it at all. On
+        stacked inputs an AU whose network scores are no better (F1 at the best cut) than the
+        per-frame detector's own out-of-split scores (its input column) keeps that score and
+        its cut: what the per-frame detector itself does. All of it on training subjects only."""
+        n_aus = len(self.aus)
+        self.thresholds_ = np.full(n_aus, 0.5)
+        self.smoothing_ = np.ones(n_aus, np.int64)
+        self.tuned_ = np.zeros(n_aus, bool)
+        order = np.lexsort((frames, groups))  # frame order within each subject, for smoothing
+        ordered_groups = groups[order]
+        for column, au in enumerate(self.aus):
+            truth = labels[order, column].astype(np.int8)
+            network = scores[order, column]
+            base = X[order, column].astype(np.float64)
+            if not truth.any():
+                log.info("AU%02d: threshold not tuned (no positive training frames)", au)
+                continue
+            candidates = []
+            if np.ptp(network) > 0:
+                candidates.append((choose_cut(network, truth, ordered_groups, self.smoothing), 0))
+            if np.ptp(base) > 0:
+                # a tie keeps the per-frame detector: the simpler model
+                cut = choose_cut(base, truth, ordered_groups, self.smoothing)
+                candidates.append(((cut[0], cut[1], cut[2] + FALL_BACK_MARGIN), 1))
+            if not candidates:
+                continue
+            (threshold, width, _), from_base = max(candidates, key=lambda c: (c[0][2], c[1]))
+            self.thresholds_[column] = threshold
+            self.smoothing_[column] = width
+            self.tuned_[column] = True
+            self.from_base_[column] = bool(from_base)
+        log.info(
+            "lstm: %d of %d AUs scored by the per-frame detector (the network no better on the "
+            "training subjects' out-of-split scores)",
+            int(self.from_base_.sum()),
+            n_aus,
+        )
 
     def _validation_weights(self, labels, ends, validation_ends):
         """Class weights from the training windows applied to the validation frames."""
@@ -629,13 +731,27 @@ class LSTMDetector(BaseEstimator):
     # -- prediction -------------------------------------------------------------------------
 
     def _network_outputs(self, X, groups, frames) -> tuple[np.ndarray, np.ndarray]:
+        """(outputs, groups): the network's outputs, and for an AU that falls back
+        (:attr:`from_base_`) its input column, the per-frame detector's score."""
         check_is_fitted(self, "model_")
         X = np.asarray(X, dtype=np.float32)
+        if getattr(self, "stack_", None) is not None and X.ndim == 2:
+            X = self.stack_.columns(X)
+        if self.inputs != "features" and X.ndim == 2 and X.shape[1] == self.n_stack_columns_:
+            X = self._selected(X)
         if X.ndim != 2 or X.shape[1] != self.n_features_in_:
             raise ValueError(f"X must have shape (n_frames, {self.n_features_in_}), got {X.shape}")
         groups, frames = self._keys(X, groups, frames)
         rows = window_rows(groups, frames, self.window, self.context)
-        return self._raw_scores(self._padded(X), rows, np.arange(len(X))), groups
+        outputs = self._raw_scores(self._padded(X), rows, np.arange(len(X)))
+        for column in np.flatnonzero(getattr(self, "from_base_", ())):
+            outputs[:, column] = X[:, column]
+        return outputs, groups
+
+    def _selected(self, X: np.ndarray) -> np.ndarray:
+        """The columns of stack columns ``X`` (scores, then projection;
+        :mod:`auflow.models.stacking`) that ``inputs`` names; features as they are."""
+        return X[:, : len(self.aus)] if self.inputs == "scores" else X
 
     def decision_function(self, X, groups=None, frames=None) -> np.ndarray:
         """(n_frames, n_aus) float64 scores in the rows' order: P(occurrence), smoothed within
@@ -679,6 +795,13 @@ class LSTMDetector(BaseEstimator):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+        files = [KERAS_FILE, STATE_FILE]
+        stack = getattr(self, "stack_", None)
+        if stack is not None:
+            from auflow.models.saved import write_skops
+
+            write_skops(stack.base, directory / BASE_FILE)
+            files.append(BASE_FILE)
         params = {k: list(v) if isinstance(v, tuple) else v for k, v in self.get_params().items()}
         state = {
             "class": "LSTMDetector",
@@ -691,11 +814,14 @@ class LSTMDetector(BaseEstimator):
             "n_features_in": int(self.n_features_in_),
             "validation_loss": self.validation_loss_,
             "best_epoch": int(self.best_epoch_),
+            "from_base": self.from_base_.tolist(),
+            "n_stack_columns": self.n_stack_columns_,
+            "stack": None if stack is None else stack.state(),
         }
         tmp_state = directory / f".{STATE_FILE}.tmp"
         tmp_state.write_text(json.dumps(state, indent=1) + "\n")
         os.replace(tmp_state, directory / STATE_FILE)
-        return [KERAS_FILE, STATE_FILE]
+        return files
 
     @classmethod
     def load(cls, directory: str | Path) -> LSTMDetector:
@@ -718,6 +844,14 @@ class LSTMDetector(BaseEstimator):
         detector.n_features_in_ = int(state["n_features_in"])
         detector.validation_loss_ = list(state["validation_loss"])
         detector.best_epoch_ = int(state["best_epoch"])
+        detector.from_base_ = np.asarray(state["from_base"], bool)
+        detector.n_stack_columns_ = state["n_stack_columns"]
+        if state["stack"] is not None:
+            from auflow.models.saved import read_skops
+            from auflow.models.stacking import Stack
+
+            base = read_skops(directory / BASE_FILE)
+            detector.stack_ = Stack.from_state(base, state["stack"])
         check_keras_file(directory / KERAS_FILE)
         keras = _keras()
         detector.model_ = keras.saving.load_model(

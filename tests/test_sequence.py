@@ -58,6 +58,45 @@ def test_windows_never_cross_subjects_or_gaps(context):
             assert (run <= 5).all() if frames[i] <= 5 else (run >= 9).all()
 
 
+def running_keys(seed=0):
+    """Frame numbers that run on from one subject to the next, rows in a random order: ``a``
+    1-6, ``b`` 7-12, ``c`` 13-15; and one recording cut in two subjects at frame 23: ``d``
+    16-22, ``e`` 23-30."""
+    spans = {"a": (1, 6), "b": (7, 12), "c": (13, 15), "d": (16, 22), "e": (23, 30)}
+    groups = np.concatenate([[g] * (last - first + 1) for g, (first, last) in spans.items()])
+    frames = np.concatenate([np.arange(first, last + 1) for first, last in spans.values()])
+    order = np.random.default_rng(seed).permutation(len(groups))
+    return groups[order], frames[order]
+
+
+@pytest.mark.parametrize("context", ["causal", "centred"])
+def test_windows_never_cross_subjects_whose_frame_numbers_run_on(context):
+    groups, frames = running_keys()
+    rows = window_rows(groups, frames, window=4, context=context)
+    key = {(g, f): i for i, (g, f) in enumerate(zip(groups, frames, strict=True))}
+    mixed = [
+        (str(groups[i]), int(frames[i]))
+        for i in range(len(groups))
+        if set(groups[rows[i][rows[i] >= 0]]) != {groups[i]}
+    ]
+    assert mixed == []
+    # at each cut, the window stops at its subject's first or last frame
+    if context == "causal":
+        assert rows[key[("b", 7)]].tolist() == [-1, -1, -1, key[("b", 7)]]
+        assert rows[key[("e", 24)]].tolist() == [-1, -1, key[("e", 23)], key[("e", 24)]]
+    else:
+        window = [key[("d", 20)], key[("d", 21)], key[("d", 22)], -1]
+        assert rows[key[("d", 21)]].tolist() == window
+
+
+def test_training_windows_start_again_where_a_subject_starts_mid_recording():
+    groups, frames = running_keys()
+    ends = training_ends(groups, frames, stride=4)
+    chosen = sorted(zip(groups[ends].tolist(), frames[ends].tolist(), strict=True))
+    starts = {"a": [1, 5], "b": [7, 11], "c": [13], "d": [16, 20], "e": [23, 27]}
+    assert chosen == [(g, f) for g, firsts in starts.items() for f in firsts]
+
+
 def test_a_causal_window_ends_at_its_own_frame_and_pads_in_front():
     groups, frames = shuffled_keys()
     rows = window_rows(groups, frames, window=4, context="causal")

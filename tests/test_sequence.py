@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -290,6 +292,31 @@ def test_a_saved_lstm_predicts_what_it_predicted_before(spike_lstm, tmp_path):
     before = predict_frames(detector, test)
     np.testing.assert_allclose(table["AU01_p"], before["AU01_p"], rtol=1e-6)
     np.testing.assert_array_equal(table["AU01_c"], before["AU01_c"])
+
+
+def test_a_save_over_a_killed_saves_leftovers_leaves_only_its_files_readable_as_usual(
+    spike_lstm, tmp_path
+):
+    detector, _, test = spike_lstm
+    # what a save killed in the middle of each file leaves: a hidden file beside the target
+    for leftover in (".model.keras.tmp.keras", f".{STATE_FILE}.tmp"):
+        (tmp_path / leftover).write_bytes(b"half a file")
+        (tmp_path / leftover).chmod(0o600)
+    previous = os.umask(0o022)
+    try:
+        written = detector.save(tmp_path)
+    finally:
+        os.umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {
+        name: 0o644 for name in written
+    }
+    keys = test["subject"].to_numpy(), test["frame"].to_numpy()
+    x = test[["x0", "x1", "x2", "x3"]].to_numpy(np.float32)
+    np.testing.assert_array_equal(
+        LSTMDetector.load(tmp_path).decision_function(x, *keys),
+        detector.decision_function(x, *keys),
+    )
 
 
 def test_a_changed_detector_state_is_refused(spike_lstm, tmp_path):

@@ -788,7 +788,7 @@ def _rng(seed: int, subject: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, subject, stream])
 
 
-_OWN_FILE = re.compile(r"(\d+)\.png|\.\d+\.png\.\d+\.tmp")  # a frame, or our leftover temp file
+_OWN_FILE = re.compile(r"(\d+)\.png|\.\d+\.png\.tmp")  # a frame, or our leftover temp file
 
 
 def _integer(name: str, value, low: int) -> int:

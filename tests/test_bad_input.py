@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 
+import cv2
+import numpy as np
 import pytest
 import yaml
 from snakemake.exceptions import WorkflowError
@@ -13,9 +15,10 @@ from snakemake.utils import validate
 from auflow.io.parquet import read_metadata, read_table
 from auflow.workflow import check_once
 
-from conftest import REPO, TINY_CONFIG, make_workdir, snakemake
+from conftest import REPO, TINY_CONFIG, face_like, make_workdir, snakemake
 
 EXTRACTOR = TINY_CONFIG["features"]["extractors"][0]
+SHARDS = ["SN001/000", "SN002/001"]  # frames 1-16 of SN001, 17-32 of SN002
 
 
 def test_label_count_mismatch_names_both_files_and_counts(tmp_path):
@@ -222,6 +225,33 @@ def test_a_failed_job_says_what_failed_in_the_last_lines(tmp_path):
     result = snakemake(workdir, "--dry-run", *targets)
     scheduled = re.findall(r"output: (\S+)", result.stdout)
     assert scheduled == [f"results/features/{EXTRACTOR}/SN002/001.parquet"]
+
+
+def test_a_frame_far_smaller_than_its_subjects_faces_is_named_and_a_speck_is_refused(tmp_path):
+    workdir = make_workdir(tmp_path / "work")
+    faces = workdir / "data/croppedImg"
+    for name, side in (("SN001/5.png", 20), ("SN001/6.png", 30), ("SN002/20.png", 1)):
+        cv2.imwrite(str(faces / name), (face_like(side, side) * 255).astype(np.uint8))
+    targets = [f"results/features/{EXTRACTOR}/{shard}.parquet" for shard in SHARDS]
+
+    result = snakemake(workdir, "--cores", "2", "--keep-going", *targets, check=False)
+
+    # 20 px among 48-px faces: warned, with both sizes, and extracted; 30 px is not far smaller
+    log = (workdir / f"logs/extract_features/{EXTRACTOR}/SN001/000.log").read_text()
+    assert "data/croppedImg/SN001/5.png is 20x20 pixels (width x height), far smaller " in log
+    assert "other frames of SN001 (median 48x48): resized to 48x48 like them" in log
+    assert "SN001/6.png" not in log
+    table = read_table(workdir / f"results/features/{EXTRACTOR}/SN001/000.parquet")
+    assert table["frame"].tolist() == list(range(1, 17))
+    # 1 px: refused, nothing written
+    assert result.returncode != 0
+    tail = "\n".join(last_lines(result, 30))
+    assert (
+        "data/croppedImg/SN002/20.png: 1x1 pixels (width x height) is too small to be a face"
+        in (tail)
+    )
+    assert "at least 8 pixels a side" in tail and "replace it with the face crop" in tail
+    assert not (workdir / f"results/features/{EXTRACTOR}/SN002/001.parquet").exists()
 
 
 def test_missing_au_keys_are_intensity_zero_recorded_or_with_error_refused(tmp_path):

@@ -157,3 +157,5 @@ def test_a_run_killed_in_extraction_and_in_a_study_ends_as_if_never_killed(clean
     expected, written = metrics_tables(clean_run), metrics_tables(workdir)
     assert sorted(written) == sorted(expected)
     assert [name for name in expected if written[name] != expected[name]] == []
+    # what a write killed mid-table left (a hidden temporary file) the re-runs took over
+    assert [str(p) for p in workdir.glob("results/**/.*")] == []

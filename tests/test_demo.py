@@ -92,7 +92,8 @@ def test_size_and_frame_count_are_honoured(tmp_path):
 
 def test_a_rerun_removes_frames_it_no_longer_labels_and_temp_files(tmp_path):
     generate_demo_dataset(tmp_path, n_subjects=1, n_frames=12, size=32)
-    (tmp_path / "croppedImg" / "SN001" / ".3.png.999.tmp").write_bytes(b"half a png")  # a crash
+    for leftover in (".3.png.999.tmp", ".9.png.tmp"):  # what crashed writes leave
+        (tmp_path / "croppedImg" / "SN001" / leftover).write_bytes(b"half a png")
     generate_demo_dataset(tmp_path, n_subjects=1, n_frames=4, size=32)
     names = sorted(p.name for p in (tmp_path / "croppedImg" / "SN001").iterdir())
     assert names == ["1.png", "2.png", "3.png", "4.png"]

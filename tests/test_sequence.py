@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import json
+import os
+import stat
 import zipfile
 
 import numpy as np
@@ -56,6 +58,45 @@ def test_windows_never_cross_subjects_or_gaps(context):
         assert frames[i] in run
         if groups[i] == "a":
             assert (run <= 5).all() if frames[i] <= 5 else (run >= 9).all()
+
+
+def running_keys(seed=0):
+    """Frame numbers that run on from one subject to the next, rows in a random order: ``a``
+    1-6, ``b`` 7-12, ``c`` 13-15; and one recording cut in two subjects at frame 23: ``d``
+    16-22, ``e`` 23-30."""
+    spans = {"a": (1, 6), "b": (7, 12), "c": (13, 15), "d": (16, 22), "e": (23, 30)}
+    groups = np.concatenate([[g] * (last - first + 1) for g, (first, last) in spans.items()])
+    frames = np.concatenate([np.arange(first, last + 1) for first, last in spans.values()])
+    order = np.random.default_rng(seed).permutation(len(groups))
+    return groups[order], frames[order]
+
+
+@pytest.mark.parametrize("context", ["causal", "centred"])
+def test_windows_never_cross_subjects_whose_frame_numbers_run_on(context):
+    groups, frames = running_keys()
+    rows = window_rows(groups, frames, window=4, context=context)
+    key = {(g, f): i for i, (g, f) in enumerate(zip(groups, frames, strict=True))}
+    mixed = [
+        (str(groups[i]), int(frames[i]))
+        for i in range(len(groups))
+        if set(groups[rows[i][rows[i] >= 0]]) != {groups[i]}
+    ]
+    assert mixed == []
+    # at each cut, the window stops at its subject's first or last frame
+    if context == "causal":
+        assert rows[key[("b", 7)]].tolist() == [-1, -1, -1, key[("b", 7)]]
+        assert rows[key[("e", 24)]].tolist() == [-1, -1, key[("e", 23)], key[("e", 24)]]
+    else:
+        window = [key[("d", 20)], key[("d", 21)], key[("d", 22)], -1]
+        assert rows[key[("d", 21)]].tolist() == window
+
+
+def test_training_windows_start_again_where_a_subject_starts_mid_recording():
+    groups, frames = running_keys()
+    ends = training_ends(groups, frames, stride=4)
+    chosen = sorted(zip(groups[ends].tolist(), frames[ends].tolist(), strict=True))
+    starts = {"a": [1, 5], "b": [7, 11], "c": [13], "d": [16, 20], "e": [23, 27]}
+    assert chosen == [(g, f) for g, firsts in starts.items() for f in firsts]
 
 
 def test_a_causal_window_ends_at_its_own_frame_and_pads_in_front():
@@ -255,6 +296,31 @@ def test_a_saved_lstm_predicts_what_it_predicted_before(spike_lstm, tmp_path):
     before = predict_frames(detector, test)
     np.testing.assert_allclose(table["AU01_p"], before["AU01_p"], rtol=1e-6)
     np.testing.assert_array_equal(table["AU01_c"], before["AU01_c"])
+
+
+def test_a_save_over_a_killed_saves_leftovers_leaves_only_its_files_readable_as_usual(
+    spike_lstm, tmp_path
+):
+    detector, _, test = spike_lstm
+    # what a save killed in the middle of each file leaves: a hidden file beside the target
+    for leftover in (".model.keras.tmp.keras", f".{STATE_FILE}.tmp"):
+        (tmp_path / leftover).write_bytes(b"half a file")
+        (tmp_path / leftover).chmod(0o600)
+    previous = os.umask(0o022)
+    try:
+        written = detector.save(tmp_path)
+    finally:
+        os.umask(previous)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(written)
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in tmp_path.iterdir()} == {
+        name: 0o644 for name in written
+    }
+    keys = test["subject"].to_numpy(), test["frame"].to_numpy()
+    x = test[["x0", "x1", "x2", "x3"]].to_numpy(np.float32)
+    np.testing.assert_array_equal(
+        LSTMDetector.load(tmp_path).decision_function(x, *keys),
+        detector.decision_function(x, *keys),
+    )
 
 
 def test_a_changed_detector_state_is_refused(spike_lstm, tmp_path):

@@ -82,7 +82,7 @@ def leave_running(study: optuna.Study, worker: str) -> optuna.Trial:
     return trial
 
 
-def test_a_writer_killed_holding_the_journals_lock_holds_up_no_one(tmp_path):
+def test_a_writer_killed_holding_the_journals_locks_holds_up_no_one(tmp_path):
     # a relative journal path, as the workflow's jobs give it
     open_study_in = (
         "import sys\nfrom auflow.study import open_study\nstudy = open_study(sys.argv[1], 's')\n"
@@ -93,6 +93,8 @@ def test_a_writer_killed_holding_the_journals_lock_holds_up_no_one(tmp_path):
             "-c",
             open_study_in
             + "import os, signal\n"
+            + "from auflow.study import _claims_locked\n"
+            + "_claims_locked(study).acquire()  # as a worker claiming a place does\n"
             + "study._storage._backend._lock.acquire()  # as a writer does\n"
             + "os.kill(os.getpid(), signal.SIGKILL)\n",
             "results/study.journal",
@@ -100,12 +102,22 @@ def test_a_writer_killed_holding_the_journals_lock_holds_up_no_one(tmp_path):
         cwd=tmp_path,
     )
     assert killed.returncode == -signal.SIGKILL
-    # the next process writes its trial; with a stale lock it would wait (the timeout ends it)
+    # the locks' files are still there, their locks died with the process
+    assert sorted(p.name for p in (tmp_path / "results").iterdir()) == [
+        "study.journal",
+        "study.journal.claims",
+        "study.journal.writes",
+    ]
+    # the next worker claims a place and writes its trial; with a stale lock it would wait
+    # (the timeout ends it)
     result = subprocess.run(
         [
             sys.executable,
             "-c",
-            open_study_in + "study.tell(study.ask(), 1.0)\nprint(len(study.trials))\n",
+            open_study_in
+            + "from auflow.study import add_trials\n"
+            + "add_trials(study, lambda trial: trial.suggest_float('x', 0, 1), 2, 'w', seed=0)\n"
+            + "print(len(study.trials))\n",
             "results/study.journal",
         ],
         cwd=tmp_path,
@@ -114,7 +126,7 @@ def test_a_writer_killed_holding_the_journals_lock_holds_up_no_one(tmp_path):
         check=True,
         timeout=120,
     )
-    assert result.stdout.split() == ["1"]
+    assert result.stdout.split() == ["2"]
 
 
 def test_a_killed_study_resumes_to_the_total_and_draws_as_if_never_stopped(tmp_path):

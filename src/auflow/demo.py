@@ -788,7 +788,9 @@ def _rng(seed: int, subject: int, stream: int) -> np.random.Generator:
     return np.random.default_rng([seed, subject, stream])
 
 
-_OWN_FILE = re.compile(r"(\d+)\.png|\.\d+\.png\.\d+\.tmp")  # a frame, or our leftover temp file
+# a frame, or a temporary file a killed run left (named as auflow.io.atomic names them, now or
+# before: .3.png.tmp, .3.png.k2x9_a1q.tmp)
+_OWN_FILE = re.compile(r"(\d+)\.png|\.\d+\.png(?:\.\w+)?\.tmp")
 
 
 def _integer(name: str, value, low: int) -> int:

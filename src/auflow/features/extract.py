@@ -16,6 +16,11 @@ from auflow.io.images import frame_number, load_faces
 
 log = logging.getLogger(__name__)
 
+# A frame narrower or lower than this fraction of the median of the frames read with it (its
+# shard: the whole subject at the default shard size) is far smaller than the subject's faces:
+# a thumbnail or a failed crop, which resizing would blow up into a blurred "face". Warned.
+SMALL_FRAME_RATIO = 0.5
+
 # Distributions whose versions can change a feature value (filters, decoding, resizing).
 _PROVENANCE_PACKAGES = ("numpy", "scipy", "scikit-image", "opencv-python-headless")
 
@@ -85,10 +90,11 @@ def extract_shard(
     if face_size is not None:
         buffer = np.empty((min(batch_size, len(paths)), face_size, face_size), np.float32)
     decode = compute = 0.0
+    sizes: list[tuple[int, int]] = []
     for first in range(0, len(paths), batch_size):
         batch = paths[first : first + batch_size]
         start = time.perf_counter()
-        faces = load_faces(batch, face_size, out=buffer)
+        faces = load_faces(batch, face_size, out=buffer, sizes=sizes)
         loaded = time.perf_counter()
         features[first : first + len(batch)] = model.transform(faces)
         done = time.perf_counter()
@@ -102,6 +108,7 @@ def extract_shard(
             len(paths),
             len(batch) / max(done - start, 1e-9),
         )
+    warn_small_frames(subject, paths, sizes, face_size)
     total = decode + compute
     log.info(
         "%s: %d images with %s in %.2f s, %.1f images/s (decode %.2f s, features %.2f s)",
@@ -117,3 +124,38 @@ def extract_shard(
     table.insert(0, "frame", np.array([frame_number(p) for p in paths], dtype=np.int64))
     table.insert(0, "subject", subject)
     return table
+
+
+def warn_small_frames(
+    subject: str, paths: list, sizes: list[tuple[int, int]], face_size: int | None
+) -> list[Path]:
+    """Log a warning naming each image far smaller than the others read with it (width or height
+    under :data:`SMALL_FRAME_RATIO` of their median) and both sizes; returns those images.
+
+    Parameters
+    ----------
+    paths : the images, n of them.
+    sizes : (n,) native ``(height, width)`` of each image, as :func:`load_faces` reports them.
+    """
+    if not sizes:
+        return []
+    heights, widths = np.array(sizes).T
+    median_height, median_width = np.median(heights), np.median(widths)
+    small = (heights < SMALL_FRAME_RATIO * median_height) | (
+        widths < SMALL_FRAME_RATIO * median_width
+    )
+    resized = f"resized to {face_size}x{face_size} like them" if face_size else "used as it is"
+    for i in np.flatnonzero(small):
+        log.warning(
+            "%s is %dx%d pixels (width x height), far smaller than the other frames of %s "
+            "(median %gx%g): %s; check that it is a face of that subject (a thumbnail or a "
+            "failed crop?) and replace it with the face crop of that frame",
+            paths[i],
+            widths[i],
+            heights[i],
+            subject,
+            median_width,
+            median_height,
+            resized,
+        )
+    return [Path(paths[i]) for i in np.flatnonzero(small)]

@@ -23,6 +23,8 @@ The rules a dataset must follow, each refused with an error naming the file and 
 - **Sizes** (:func:`load_face`): with a ``face_size``, every face is resized to face_size x
   face_size with OpenCV's area interpolation, whatever its own size (a non-square image is
   stretched, not cropped); with ``face_size=None`` the faces of a batch must share one size.
+  An image narrower or lower than :data:`MIN_FACE_SIDE` pixels holds no face to resize and is
+  refused by :func:`load_faces` (the extraction's reader).
 """
 
 from __future__ import annotations
@@ -50,6 +52,9 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _PNG_END = b"IEND\xaeB`\x82"  # the IEND chunk's type and CRC, the last 8 bytes of every PNG
 _JPEG_START = b"\xff\xd8\xff"
 _JPEG_END = b"\xff\xd9"
+# Fewer pixels a side than this leave no eyes or mouth to read: such an image is an icon, a
+# placeholder or a failed crop, never a face, and resizing would only make a flat one of it.
+MIN_FACE_SIDE = 8
 
 
 def frame_number(path: str | Path) -> int:
@@ -264,11 +269,31 @@ def resize_face(face: np.ndarray, face_size: int) -> np.ndarray:
     return cv2.resize(face, (face_size, face_size), interpolation=cv2.INTER_AREA)
 
 
-def load_faces(paths, face_size: int | None = None, out: np.ndarray | None = None) -> np.ndarray:
+def check_face_size(path: str | Path, image: np.ndarray, face_size: int | None = None) -> None:
+    """Raise ValueError naming ``path`` if ``image`` (as decoded) is too small to be a face:
+    narrower or lower than :data:`MIN_FACE_SIDE` pixels."""
+    height, width = image.shape[:2]
+    if min(height, width) < MIN_FACE_SIDE:
+        stretched = f" (it would be stretched to {face_size}x{face_size})" if face_size else ""
+        raise ValueError(
+            f"{path}: {width}x{height} pixels (width x height) is too small to be a face: a face "
+            f"needs at least {MIN_FACE_SIDE} pixels a side{stretched}; replace it with the face "
+            "crop of that frame, or move it out of the subject folder (and its label element "
+            "out of the label file)"
+        )
+
+
+def load_faces(
+    paths,
+    face_size: int | None = None,
+    out: np.ndarray | None = None,
+    sizes: list | None = None,
+) -> np.ndarray:
     """Faces of ``paths`` as one (n, h, w) float32 batch; native sizes must then agree.
 
     Each face is converted straight into its place in the batch (the same values as
-    :func:`load_face`, without a copy per face and a copy of the batch).
+    :func:`load_face`, without a copy per face and a copy of the batch). An image smaller than
+    :data:`MIN_FACE_SIDE` pixels a side is refused (:func:`check_face_size`).
 
     Parameters
     ----------
@@ -277,6 +302,7 @@ def load_faces(paths, face_size: int | None = None, out: np.ndarray | None = Non
     out : optional (at least n, face_size, face_size) float32 array, filled and returned (its
         first n faces) instead of a new batch, e.g. the same buffer for every batch of a shard.
         Only with a ``face_size``.
+    sizes : optional list, extended with each image's native ``(height, width)``, in order.
     """
     paths = list(paths)
     if out is not None and face_size is None:
@@ -284,6 +310,9 @@ def load_faces(paths, face_size: int | None = None, out: np.ndarray | None = Non
     faces = None if out is None else out[: len(paths)]
     for i, path in enumerate(paths):
         image = decode_image(path)
+        check_face_size(path, image, face_size)
+        if sizes is not None:
+            sizes.append(image.shape[:2])
         if faces is None:
             shape = (face_size, face_size) if face_size is not None else image.shape[:2]
             faces = np.empty((len(paths), *shape), np.float32)

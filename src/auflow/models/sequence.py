@@ -44,7 +44,6 @@ import json
 import logging
 import math
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -53,6 +52,7 @@ from sklearn.base import BaseEstimator
 from sklearn.utils.validation import check_is_fitted
 
 from auflow.evaluation.splits import inner_group_splits
+from auflow.io.atomic import replaced_atomically
 from auflow.models.detector import choose_cut, smooth_scores
 from auflow.models.scaling import column_statistics
 from auflow.models.stacking import DEFAULT_BASE, DEFAULT_INPUTS, INPUTS
@@ -786,15 +786,9 @@ class LSTMDetector(BaseEstimator):
         check_is_fitted(self, "model_")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        # Keras wants the .keras suffix; write beside the target, then rename into place
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".keras")
-        os.close(fd)
-        try:
+        # Keras wants the .keras suffix
+        with replaced_atomically(directory / KERAS_FILE, suffix=".tmp.keras") as tmp:
             self.model_.save(tmp)
-            os.replace(tmp, directory / KERAS_FILE)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
         files = [KERAS_FILE, STATE_FILE]
         stack = getattr(self, "stack_", None)
         if stack is not None:
@@ -818,9 +812,8 @@ class LSTMDetector(BaseEstimator):
             "n_stack_columns": self.n_stack_columns_,
             "stack": None if stack is None else stack.state(),
         }
-        tmp_state = directory / f".{STATE_FILE}.tmp"
-        tmp_state.write_text(json.dumps(state, indent=1) + "\n")
-        os.replace(tmp_state, directory / STATE_FILE)
+        with replaced_atomically(directory / STATE_FILE) as tmp:
+            tmp.write_text(json.dumps(state, indent=1) + "\n")
         return files
 
     @classmethod

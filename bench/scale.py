@@ -1,6 +1,6 @@
 """The pipeline at DISFA size (27 subjects x 4,845 frames), measured through Snakemake.
 
-Four measurements, each printed with its figures and ratios, in one run:
+Five measurements, each printed with its figures and ratios, in one run:
 
 1. **extraction**: a DISFA-shaped dataset of ``--subjects`` of the 27 subjects (4,845 frames
    each, 256 px images, ``features.face_size: 256`` or with ``--face-size shipped`` the shipped
@@ -21,6 +21,11 @@ Four measurements, each printed with its figures and ratios, in one run:
    its own process (time and peak RSS). From two fractions, each model's growth exponent; its
    time at the full size; and the whole learning stage on 2 cores, counting the jobs the shipped
    configuration runs (folds of both splits, final fits, study trials).
+
+5. **stage** (only when asked, ``--steps stage``: about 40 minutes): the whole learning stage
+   of the shipped configuration on the full-size tree of **learn**, run by Snakemake on 2 cores
+   as a user runs it: wall time, and per model its jobs' minutes, share and peak RSS
+   (``lstm``: ``classify_lstm`` and ``fit_final_lstm``; ``optuna_lstm``: its study's jobs).
 
 Heavy: wrap it in ``flock /tmp/heavy.lock`` on a shared machine. Run:
 ``python bench/scale.py --work /tmp/auflow-scale [--subjects 3] [--fractions 0.0625 0.125]
@@ -402,6 +407,77 @@ def learn(work: Path, fractions: list[float]) -> dict:
     return {"job_minutes": total / 60}
 
 
+LEARNING_OUTPUTS = (
+    "predictions",
+    "metrics",
+    "models",
+    "study",
+    "stack",
+    "plots",
+    "provenance.json",
+)
+
+
+def job_minutes_by_model(work: Path) -> dict[str, dict]:
+    """Per model: its learning jobs (classify, fit_final, study and its workers) from the
+    ``benchmark:`` files of ``work``: jobs, summed minutes, largest max_rss (MB)."""
+    models: dict[str, dict] = {}
+    for path in sorted((work / "benchmarks").rglob("*.tsv")):
+        parts = path.relative_to(work / "benchmarks").parts
+        if parts[0] == "classify":
+            model = parts[3]
+        elif parts[0] == "study":  # the study of a model, scored as optuna_<model>
+            model = f"optuna_{parts[3]}"
+        elif parts[0] == "fit_final":
+            model = parts[2].removesuffix(".tsv")
+        else:
+            continue
+        with path.open() as handle:
+            row = next(csv.DictReader(handle, delimiter="\t"))
+        entry = models.setdefault(model, {"jobs": 0, "minutes": 0.0, "max_rss_mb": 0.0})
+        entry["jobs"] += 1
+        entry["minutes"] += float(row["s"]) / 60
+        rss = row["max_rss"]
+        entry["max_rss_mb"] = max(entry["max_rss_mb"], float(rss) if rss != "NA" else 0.0)
+    return models
+
+
+def stage(work: Path) -> dict:
+    """The whole learning stage at full size, as a user runs it: every learning job of the
+    shipped configuration (folds of both splits, studies, final fits, then the tables and
+    figures) on the full-size tree of ``learn``, through Snakemake on 2 cores. Its dataset
+    tables are kept (``--rerun-triggers mtime``: extraction is ``extraction``'s business)."""
+    tree = learning_tree(work, 1.0)
+    write_config(tree, face_size=None)  # today's config.yaml
+    for name in LEARNING_OUTPUTS:
+        target = tree / "results" / name
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
+    for rule in ("classify", "fit_final", "study"):
+        shutil.rmtree(tree / "benchmarks" / rule, ignore_errors=True)
+    print("\n== the learning stage at full size through Snakemake ==")
+    wall, _, _ = run(
+        snakemake_command("--cores", str(CORES), "--rerun-triggers", "mtime"),
+        tree,
+        log=work / "stage.log",
+    )
+    models = job_minutes_by_model(tree)
+    total = sum(m["minutes"] for m in models.values())
+    print(f"wall {wall / 60:.1f} min on {CORES} cores; learning jobs {total:.1f} job-minutes")
+    print(f"{'model':20} {'jobs':>4} {'job-min':>8} {'share':>6} {'peak RSS MB':>11}")
+    for name, entry in sorted(models.items(), key=lambda item: -item[1]["minutes"]):
+        print(
+            f"{name:20} {entry['jobs']:4d} {entry['minutes']:8.1f} "
+            f"{entry['minutes'] / total:6.1%} {entry['max_rss_mb']:11.0f}"
+        )
+    sequence = {"lstm", "optuna_lstm"}
+    share = sum(m["minutes"] for n, m in models.items() if n in sequence) / total
+    print(f"the LSTM and its study: {share:.1%} of the learning jobs' minutes")
+    return {"wall_s": wall, "job_minutes": total, "models": models, "lstm_share": share}
+
+
 def main() -> None:
     global DISFA_FRAMES
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -434,6 +510,8 @@ def main() -> None:
         results["extraction"] = extraction(tree, args.subjects, face_size)
     if "learn" in args.steps:
         results["learn"] = learn(args.work, args.fractions)
+    if "stage" in args.steps:
+        results["stage"] = stage(args.work)
     if "incremental" in args.steps:
         results["incremental"] = incremental(tree, args.subjects)
     if "dag" in args.steps:

@@ -2,7 +2,7 @@
 
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
-from auflow.models.stacking import fit_stacked, load_model_fold
+from auflow.models.stacking import fit_stacked, load_model_fold, stack_metadata, stacked_fit
 from auflow.models.train import fit_detector, load_labels, predict_frames
 from auflow.report import fold_metrics
 from auflow.settings import EvaluationSettings
@@ -28,9 +28,9 @@ dataset = load_labels(i.dataset)  # the metrics need the labels only
 detector = make_detector(p.classifier, p.classifier_params, settings, snakemake.threads)
 if snakemake.output.stack:  # the per-frame detector a stacked model takes its inputs from
     stacked, made = fit_stacked(detector, train, test, settings.seed)
-    write_table(stacked, snakemake.output.stack, {"projection": made.state()})
+    write_table(stacked, snakemake.output.stack, stack_metadata(made, detector))
 else:
-    fit_detector(detector, train)
+    fit_detector(detector, train, **stacked_fit(detector, stack))
 predictions = predict_frames(detector, test, fold)
 metadata = {"classifier": p.model, "params": p.classifier_params, "target": settings.target}
 write_table(predictions, snakemake.output.predictions, metadata)

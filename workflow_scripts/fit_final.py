@@ -2,7 +2,7 @@
 
 from auflow.io.parquet import write_table
 from auflow.models import make_detector
-from auflow.models.stacking import fit_stacked, read_stacked
+from auflow.models.stacking import fit_stacked, read_stacked, stack_metadata, stacked_fit
 from auflow.models.train import fit_detector, load_dataset
 from auflow.settings import EvaluationSettings
 from auflow.workflow import (
@@ -25,8 +25,8 @@ else:
 detector = make_detector(p.classifier, p.classifier_params, settings, snakemake.threads)
 if snakemake.output.stack:  # the per-frame detector a stacked model takes its inputs from
     stacked, made = fit_stacked(detector, dataset, None, settings.seed)
-    write_table(stacked, snakemake.output.stack, {"projection": made.state()})
+    write_table(stacked, snakemake.output.stack, stack_metadata(made, detector))
 else:
-    fit_detector(detector, dataset)
+    fit_detector(detector, dataset, **stacked_fit(detector, stack))
 features = stack_for_saving(detector, stack, optional_input(i.base_model))
 save_detector(detector, snakemake, dataset, p.model, snakemake.output.manifest, features)

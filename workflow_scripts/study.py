@@ -6,7 +6,7 @@ from pathlib import Path
 
 from auflow.io.parquet import read_table, write_table
 from auflow.models import make_detector
-from auflow.models.stacking import load_model_fold
+from auflow.models.stacking import load_model_fold, stacked_fit
 from auflow.models.train import fit_detector, load_labels, predict_frames
 from auflow.plots import plot_study
 from auflow.report import fold_metrics
@@ -40,7 +40,8 @@ study, best = run_study(
     inner_parts=p["inner_parts"],
 )
 plot_study(study, f"optuna_{w.model}", f"fold {fold}", snakemake.output)
-detector = fit_detector(make_detector(w.model, best, settings, snakemake.threads), train)
+detector = make_detector(w.model, best, settings, snakemake.threads)
+fit_detector(detector, train, **stacked_fit(detector, stack))
 predictions = predict_frames(detector, test, fold)
 write_table(finished_trials(study), snakemake.output.trials, {"study": name})
 write_table(

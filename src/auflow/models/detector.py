@@ -390,18 +390,13 @@ class AUDetector(BaseEstimator):
 
     def raw_scores(self, X) -> np.ndarray:
         """(n_frames, n_aus) float64 scores before any smoothing: what :meth:`fit_out_of_split`
-        returns for training frames, here from the models fitted on all of them."""
+        returns for training frames, here from the model fitted on all of them. Every AU's
+        column comes from the one model fitted on all AUs, an AU without positives included
+        (whose detections are otherwise a constant), as its inner models scored it."""
         check_is_fitted(self, "estimators_")
-        X = np.asarray(X, dtype=np.float32)
-        shared = None
-        if getattr(self, "shared_", None) is not None:
-            shared = _output_scores(self.shared_, X)
-        return np.column_stack(
-            [
-                shared[:, c] if model is None else positive_scores(model, X)
-                for c, model in enumerate(self.estimators_)
-            ]
-        )
+        if getattr(self, "shared_", None) is None:
+            raise ValueError("raw_scores needs a detector fitted on all AUs at once")
+        return _output_scores(self.shared_, np.asarray(X, dtype=np.float32))
 
     def _occurrence_probability(self, model, X):
         if hasattr(model, "predict_proba"):

@@ -63,6 +63,8 @@ KERAS_FILE = "model.keras"
 STATE_FILE = "detector.json"
 # A stacked detector saved for prediction: the per-frame detector that makes its inputs.
 BASE_FILE = "base.skops"
+# The weights of every inner network, whose outputs a cross-fitted detector averages.
+NETWORKS_FILE = "networks.npz"
 CONTEXTS = ("causal", "centred")
 CLASS_WEIGHTS = ("balanced", "none")
 # A saved network may name Keras' own modules (layers, initializers, optimizers); anything else
@@ -73,7 +75,15 @@ TRUSTED_KERAS_PACKAGE = "keras"
 PREDICTION_BATCH = 256
 # F1 on the validation subjects a network must gain over the per-frame detector's own score for
 # an AU to be scored by the network (stacked inputs): a tie keeps the simpler model.
-FALL_BACK_MARGIN = 0.0
+FALL_BACK_MARGIN = 0.02
+# Fewer training subjects than this, and a stacked detector keeps the per-frame detector's
+# scores for every AU. Its choices are made on inner splits, whose per-frame models learned from
+# a third fewer subjects: on the demo's four (inner models of two or three) their F1 was far
+# below the final model's (AU26: 0.17 against 0.93 on the test subjects), and networks chosen
+# on them lost to the per-frame detector on the test subjects (README, "The LSTM detector").
+MIN_NETWORK_SUBJECTS = 8
+# Standardised stacked inputs are clipped to +-this many training standard deviations.
+STACKED_LIMIT = 5.0
 
 
 def segment_bounds(groups: np.ndarray, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -404,6 +414,16 @@ class LSTMDetector(BaseEstimator):
 
     # -- arrays -----------------------------------------------------------------------------
 
+    def _centred(self, X, groups) -> np.ndarray:
+        """Stacked inputs less each subject's median (as features less theirs): the per-frame
+        detector fitted on every training subject scores a new subject with another offset than
+        the inner models scored their held-out ones; features as they are."""
+        if self.inputs == "features":
+            return X
+        from auflow.models.train import subtract_subject_medians
+
+        return subtract_subject_medians(np.asarray(X, dtype=np.float32), groups)
+
     def _padded(self, X) -> np.ndarray:
         """(n + 1, n_features + 1) float32: standardised features and a 1 marking a real frame,
         then one all-zero padding row (index -1), which the Masking layer skips. The marker
@@ -415,6 +435,10 @@ class LSTMDetector(BaseEstimator):
         features[:] = X
         features -= self.mean_
         features /= self.scale_
+        if self.inputs != "features":
+            # a score far outside what training saw (an AU whose model changed from the inner
+            # splits to the final fit) must not saturate the network
+            np.clip(features, -STACKED_LIMIT, STACKED_LIMIT, out=features)
         padded[:-1, -1] = 1.0
         return padded
 
@@ -452,16 +476,9 @@ class LSTMDetector(BaseEstimator):
         for layer in range(self.layers):
             x = layers.LSTM(self.units, return_sequences=layer < self.layers - 1)(x)
             x = layers.Dropout(self.dropout)(x)
-        stacked = self.inputs != "features"
         x = layers.Dense(n_aus, kernel_initializer="zeros" if self.skip else "glorot_uniform")(x)
         if self.skip:
-            # The scored frame's own inputs straight to every AU's output. On stacked inputs
-            # (each AU's score first) it starts as the identity: the network starts as the
-            # per-frame model, its LSTM (starting at zero) adding what the frames around say.
-            before = self.window - 1 - self._ahead()
-            scored = layers.Flatten()(layers.Cropping1D((before, self._ahead()))(inputs))
-            start = "identity" if stacked else "glorot_uniform"
-            x = layers.Add()([x, layers.Dense(n_aus, kernel_initializer=start)(scored)])
+            x = layers.Add()([x, self._skip(layers, inputs, n_inputs)])
         x = layers.Activation("sigmoid")(x)
         if self.target == "intensity":
             x = layers.Rescaling(5.0)(x)  # a sigmoid scaled to intensities 0-5
@@ -473,6 +490,23 @@ class LSTMDetector(BaseEstimator):
             optimizer=keras.optimizers.Adam(self.learning_rate), loss=loss, jit_compile=False
         )
         return model
+
+    def _skip(self, layers, inputs, n_inputs: int):
+        """The scored frame's own inputs straight to the outputs: the per-frame model the
+        network starts from, its LSTM (starting at zero) adding what the frames around say.
+        On stacked inputs each AU's output takes its own score only, scaled and shifted
+        (starting as the score itself), so that what the network learns beyond the per-frame
+        detector is all in the LSTM's part; on features, every feature reaches every AU."""
+        before = self.window - 1 - self._ahead()
+        scored = layers.Cropping1D((before, self._ahead()))(inputs)  # (batch, 1, n_inputs)
+        if self.inputs == "features":
+            return layers.Dense(len(self.aus))(layers.Flatten()(scored))
+        # the AUs' score columns come first: crop the rest along the input axis
+        columns = layers.Permute((2, 1))(scored)  # (batch, n_inputs, 1)
+        columns = layers.Cropping1D((0, n_inputs - len(self.aus)))(columns)
+        own = layers.Permute((2, 1))(columns)  # (batch, 1, n_aus)
+        own = layers.DepthwiseConv1D(1, depthwise_initializer="ones")(own)
+        return layers.Flatten()(own)
 
     def _ahead(self) -> int:
         """Frames after the scored one in its window (:func:`window_rows`)."""
@@ -510,7 +544,7 @@ class LSTMDetector(BaseEstimator):
                 )
         return weights
 
-    def fit(self, X, Y, groups, frames=None, epoch_callback=None):
+    def fit(self, X, Y, groups, frames=None, epoch_callback=None, base_cuts=None):
         """Fit the network on the training subjects and tune each AU's threshold.
 
         Parameters
@@ -521,6 +555,10 @@ class LSTMDetector(BaseEstimator):
         frames : (n_frames,) int frame numbers; None takes a subject's rows as consecutive.
         epoch_callback : optional ``callable(epoch, validation_loss)`` called after each epoch
             with validation subjects (an Optuna pruner raises from it to stop a trial).
+        base_cuts : on stacked inputs, the per-frame detector's ``thresholds``, ``smoothing``
+            and ``tuned`` per AU (:func:`auflow.models.stacking.stack_metadata`): an AU left
+            to the per-frame detector keeps its cut, so that it scores exactly as that
+            detector does. None: cut where F1 is best over the training frames' scores.
         """
         self.check_params()
         self.n_stack_columns_ = X.shape[1] if self.inputs != "features" else None
@@ -531,32 +569,47 @@ class LSTMDetector(BaseEstimator):
         groups, frames = self._keys(X, groups, frames)
         configure_tensorflow(self.n_jobs, self.random_state)
         # standardised on every training frame (no labels); summed chunk by chunk, no copy
-        mean, scale = column_statistics(X)
+        inputs = self._centred(X, groups)
+        mean, scale = column_statistics(inputs)
         self.mean_, self.scale_ = mean.astype(np.float32), scale.astype(np.float32)
         self.n_features_in_ = X.shape[1]
-        padded = self._padded(X)
+        padded = self._padded(inputs)
+        del inputs
         rows = window_rows(groups, frames, self.window, self.context)
         labels = self._labels(Y)
         n_aus = len(self.aus)
         self.from_base_ = np.zeros(n_aus, bool)
         several = len(np.unique(groups)) >= 2
         inner = inner_group_splits(groups, self.inner_splits, self.random_state) if several else []
+        self.networks_ = None
+        if self._cross_fitted() and 1 < len(np.unique(groups)) < MIN_NETWORK_SUBJECTS:
+            log.info(
+                "lstm: %d training subjects, fewer than %d: every AU keeps the per-frame "
+                "detector's score (no inner split's network says what one fitted on all would do)",
+                len(np.unique(groups)),
+                MIN_NETWORK_SUBJECTS,
+            )
+            self.model_ = self._network(padded.shape[1])
+            self.best_epoch_, self.validation_loss_ = 0, []
+            self._choose(X, None, labels, groups, frames, base_cuts)
+            return self
         if self._cross_fitted() and several:
             # Every inner split's network scores its validation subjects: thresholds, and the
             # choice between network and per-frame detector, are made on every training subject
-            # (as the per-frame detector tunes its own); then one network on all of them, for
-            # the epochs the inner networks stopped at.
+            # (as the per-frame detector tunes its own). Those networks, averaged, then score
+            # new frames: the thresholds belong to exactly the models that predict.
             scores = np.empty((len(X), n_aus))
-            epochs = []
+            networks, epochs = [], []
             for number, (fitting, held_out) in enumerate(inner):
                 callback = epoch_callback if number == 0 else None
                 epochs.append(
                     self._train(padded, rows, labels, groups, frames, fitting, held_out, callback)
                 )
                 scores[held_out] = self._raw_scores(padded, rows, held_out)
-            self.best_epoch_ = max(int(round(float(np.median(epochs)))), 1)
-            self._train(padded, rows, labels, groups, frames, np.arange(len(X)), None, None)
-            self._choose(X, scores, labels, groups, frames)
+                networks.append([weights.copy() for weights in self.model_.get_weights()])
+            self.networks_ = networks
+            self.best_epoch_ = int(np.median(epochs))
+            self._choose(X, scores, labels, groups, frames, base_cuts)
             return self
         held_out = inner[0][1] if inner else np.empty(0, np.int64)
         fitting = np.setdiff1d(np.arange(len(X)), held_out)
@@ -640,13 +693,15 @@ class LSTMDetector(BaseEstimator):
         )
         return self.best_epoch_
 
-    def _choose(self, X, scores, labels, groups, frames):
+    def _choose(self, X, scores, labels, groups, frames, cuts):
         """Each AU's threshold and smoothing width, tuned for F1 on the out-of-split network
-        ``scores`` of every training frame; and whether the network scores it at all. On
-        stacked inputs an AU whose network scores are no better (F1 at the best cut) than the
-        per-frame detector's own out-of-split scores (its input column) keeps that score and
-        its cut: what the per-frame detector itself does. All of it on training subjects only."""
+        ``scores`` of every training frame (None: no network); and whether the network scores
+        it at all. On stacked inputs an AU whose network scores are no better (F1 at the best
+        cut, by :data:`FALL_BACK_MARGIN`) than the per-frame detector's own out-of-split scores
+        (its input column) keeps that score and the per-frame detector's cut: it is scored as
+        that detector scores it. All of it on training subjects only."""
         n_aus = len(self.aus)
+        self.from_base_ = np.ones(n_aus, bool)
         self.thresholds_ = np.full(n_aus, 0.5)
         self.smoothing_ = np.ones(n_aus, np.int64)
         self.tuned_ = np.zeros(n_aus, bool)
@@ -654,29 +709,34 @@ class LSTMDetector(BaseEstimator):
         ordered_groups = groups[order]
         for column, au in enumerate(self.aus):
             truth = labels[order, column].astype(np.int8)
-            network = scores[order, column]
             base = X[order, column].astype(np.float64)
-            if not truth.any():
-                log.info("AU%02d: threshold not tuned (no positive training frames)", au)
+            if truth.any() and np.ptp(base) > 0:
+                base_cut = choose_cut(base, truth, ordered_groups, self.smoothing)
+            else:
+                base_cut = (0.0, 1, -1.0)
+            if cuts is not None:
+                self.thresholds_[column] = cuts["thresholds"][column]
+                self.smoothing_[column] = cuts["smoothing"][column]
+                self.tuned_[column] = cuts["tuned"][column]
+            else:
+                self.thresholds_[column], self.smoothing_[column] = base_cut[:2]
+                self.tuned_[column] = base_cut[2] >= 0
+            if scores is None or not truth.any() or np.ptp(scores[order, column]) == 0:
                 continue
-            candidates = []
-            if np.ptp(network) > 0:
-                candidates.append((choose_cut(network, truth, ordered_groups, self.smoothing), 0))
-            if np.ptp(base) > 0:
-                # a tie keeps the per-frame detector: the simpler model
-                cut = choose_cut(base, truth, ordered_groups, self.smoothing)
-                candidates.append(((cut[0], cut[1], cut[2] + FALL_BACK_MARGIN), 1))
-            if not candidates:
-                continue
-            (threshold, width, _), from_base = max(candidates, key=lambda c: (c[0][2], c[1]))
-            self.thresholds_[column] = threshold
-            self.smoothing_[column] = width
-            self.tuned_[column] = True
-            self.from_base_[column] = bool(from_base)
+            network = choose_cut(scores[order, column], truth, ordered_groups, self.smoothing)
+            log.info(
+                "AU%02d: out-of-split F1 of the network %.3f, of the per-frame detector %.3f",
+                au,
+                network[2],
+                base_cut[2],
+            )
+            if network[2] > base_cut[2] + FALL_BACK_MARGIN:
+                self.thresholds_[column], self.smoothing_[column] = network[:2]
+                self.tuned_[column] = True
+                self.from_base_[column] = False
         log.info(
-            "lstm: %d of %d AUs scored by the per-frame detector (the network no better on the "
-            "training subjects' out-of-split scores)",
-            int(self.from_base_.sum()),
+            "lstm: %d of %d AUs scored by the network, the others by the per-frame detector",
+            int((~self.from_base_).sum()),
             n_aus,
         )
 
@@ -725,8 +785,14 @@ class LSTMDetector(BaseEstimator):
         """(len(which), n_aus) float64 network outputs for the rows ``which``."""
         if len(which) == 0:
             return np.empty((0, len(self.aus)))
+        networks = getattr(self, "networks_", None) or [None]
+        total = np.zeros((len(which), len(self.aus)))
         with _window_batches(padded, rows, which, batch_size=PREDICTION_BATCH) as batches:
-            return self.model_.predict(batches, verbose=0)[:, :, 0].astype(np.float64)
+            for weights in networks:
+                if weights is not None:
+                    self.model_.set_weights(weights)
+                total += self.model_.predict(batches, verbose=0)[:, :, 0]
+        return total / len(networks)
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -743,7 +809,7 @@ class LSTMDetector(BaseEstimator):
             raise ValueError(f"X must have shape (n_frames, {self.n_features_in_}), got {X.shape}")
         groups, frames = self._keys(X, groups, frames)
         rows = window_rows(groups, frames, self.window, self.context)
-        outputs = self._raw_scores(self._padded(X), rows, np.arange(len(X)))
+        outputs = self._raw_scores(self._padded(self._centred(X, groups)), rows, np.arange(len(X)))
         for column in np.flatnonzero(getattr(self, "from_base_", ())):
             outputs[:, column] = X[:, column]
         return outputs, groups
@@ -790,6 +856,13 @@ class LSTMDetector(BaseEstimator):
         with replaced_atomically(directory / KERAS_FILE, suffix=".tmp.keras") as tmp:
             self.model_.save(tmp)
         files = [KERAS_FILE, STATE_FILE]
+        if self.networks_ is not None:  # the inner networks' weights, averaged at prediction
+            arrays = {
+                f"n{i}_{j}": w for i, ws in enumerate(self.networks_) for j, w in enumerate(ws)
+            }
+            with replaced_atomically(directory / NETWORKS_FILE, suffix=".tmp.npz") as tmp:
+                np.savez(tmp, **arrays)
+            files.append(NETWORKS_FILE)
         stack = getattr(self, "stack_", None)
         if stack is not None:
             from auflow.models.saved import write_skops
@@ -809,6 +882,7 @@ class LSTMDetector(BaseEstimator):
             "validation_loss": self.validation_loss_,
             "best_epoch": int(self.best_epoch_),
             "from_base": self.from_base_.tolist(),
+            "networks": None if self.networks_ is None else len(self.networks_),
             "n_stack_columns": self.n_stack_columns_,
             "stack": None if stack is None else stack.state(),
         }
@@ -838,6 +912,16 @@ class LSTMDetector(BaseEstimator):
         detector.validation_loss_ = list(state["validation_loss"])
         detector.best_epoch_ = int(state["best_epoch"])
         detector.from_base_ = np.asarray(state["from_base"], bool)
+        detector.networks_ = None
+        if state["networks"]:
+            with np.load(directory / NETWORKS_FILE, allow_pickle=False) as arrays:
+                detector.networks_ = [
+                    [
+                        arrays[f"n{i}_{j}"]
+                        for j in range(sum(k.startswith(f"n{i}_") for k in arrays))
+                    ]
+                    for i in range(state["networks"])
+                ]
         detector.n_stack_columns_ = state["n_stack_columns"]
         if state["stack"] is not None:
             from auflow.models.saved import read_skops

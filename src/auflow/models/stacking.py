@@ -168,6 +168,35 @@ def fit_stacked(detector, train: pd.DataFrame, test: pd.DataFrame | None, seed: 
     return table.reset_index(drop=True), stack
 
 
+def stack_metadata(stack: Stack, base) -> dict:
+    """What a stack table's metadata records: the projection, and the per-frame detector's cuts
+    (thresholds, smoothing widths, whether tuned) on its scores, which a stacked model keeps for
+    the AUs it leaves to the per-frame detector."""
+    return {
+        "projection": stack.state(),
+        "cuts": {
+            "thresholds": base.thresholds_.tolist(),
+            "smoothing": base.smoothing_.tolist(),
+            "tuned": base.tuned_.tolist(),
+        },
+    }
+
+
+def base_cuts(stack_path) -> dict | None:
+    """The per-frame detector's cuts recorded with a stack table (None: no stack table)."""
+    if not stack_path:
+        return None
+    from auflow.io.parquet import read_metadata
+
+    return read_metadata(stack_path)["cuts"]
+
+
+def stacked_fit(detector, stack_path) -> dict:
+    """The fit parameters of a detector fitted on the stack table ``stack_path``: the per-frame
+    detector's cuts (:func:`base_cuts`); none for a model of the features."""
+    return {"base_cuts": base_cuts(stack_path)} if stack_path else {}
+
+
 def read_stacked(stack_path, dataset_path) -> pd.DataFrame:
     """A stack table joined with the labels of the dataset table it was made from: what a
     stacked sequence model is fitted on and scores (its features are the stack columns)."""

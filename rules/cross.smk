@@ -1,0 +1,243 @@
+# Cross-dataset evaluation (config cross_datasets): the final models, fitted on every subject of
+# the main dataset, predict every frame of other labelled datasets, which are then scored.
+#
+# A cross dataset's subjects and label files are paired at parse time, as the main dataset's
+# are, and its frames go through the same extraction and label scripts into their own tables:
+#   results/features/<extractor>/<name>/<subject>/<shard>.parquet, results/labels/<name>/<subject>.parquet
+# (one path component more than the main dataset's, whose wildcards never hold a slash, so no
+# pattern of one matches a file of the other, and a cross subject named like a main subject is
+# another file). Predictions read the features and the model only, never a label; scoring reads
+# the labels afterwards. Adding a cross dataset adds its own jobs and re-runs the whole-run
+# tables; the main dataset's learning does not depend on it.
+
+import re
+
+from auflow.cross import duplicate_names
+
+CROSS_DATASETS = config["cross_datasets"]
+if duplicated := duplicate_names(CROSS_DATASETS):
+    raise WorkflowError(
+        f"config cross_datasets: name(s) {', '.join(duplicated)} given more than once; "
+        "each cross dataset needs a name of its own"
+    )
+CROSS = {dataset["name"]: dataset for dataset in CROSS_DATASETS}
+CROSS_FRAMES = {}
+for cross_name, cross_dataset in CROSS.items():
+    # every problem of a cross dataset named before any job runs, as for the main dataset
+    try:
+        CROSS_FRAMES[cross_name] = discover_dataset(
+            Path(cross_dataset["root"]) / cross_dataset["images"],
+            Path(cross_dataset["root"]) / cross_dataset["labels"],
+            cross_dataset["label_format"],
+            config["aus"],
+            cross_dataset["subjects"],
+        )
+    except (OSError, ValueError) as error:
+        raise WorkflowError(f"config cross_datasets, {cross_name!r}: {error}") from None
+
+# The frame manifests, as rules/features.smk and rules/labels.smk write the main dataset's.
+try:
+    for cross_name, subjects in CROSS_FRAMES.items():
+        for subject, frames in subjects.items():
+            write_manifest(
+                f"results/frames/cross/{cross_name}/{subject}.json",
+                subject,
+                frames,
+                with_stat=False,
+            )
+            for first in range(0, len(frames), SHARD_SIZE):
+                write_manifest(
+                    f"results/frames/cross/{cross_name}/{subject}/{first // SHARD_SIZE:03d}.json",
+                    subject,
+                    frames[first : first + SHARD_SIZE],
+                    with_stat=True,
+                )
+except (OSError, ValueError) as error:
+    raise WorkflowError(
+        f"writing the frame manifests under results/frames/cross: {error}"
+    ) from None
+
+
+def _alternatives(names, otherwise):
+    """A wildcard constraint matching exactly ``names`` (``otherwise`` when there are none)."""
+    return "|".join(re.escape(name) for name in names) if names else otherwise
+
+
+CROSS_NAME = _alternatives(CROSS, SUBJECT_NAME)
+CROSS_MODEL = _alternatives(MODELS, r"[a-z][a-z0-9_]*")
+
+
+def cross_shard_ids(cross, subject):
+    count = math.ceil(len(CROSS_FRAMES[cross][subject]) / SHARD_SIZE)
+    return [f"{shard:03d}" for shard in range(count)]
+
+
+def get_cross_feature_shards(wildcards):
+    """Every feature shard of a cross dataset for the model's extractor."""
+    return [
+        f"results/features/{wildcards.extractor}/{wildcards.cross}/{subject}/{shard}.parquet"
+        for subject in CROSS_FRAMES[wildcards.cross]
+        for shard in cross_shard_ids(wildcards.cross, subject)
+    ]
+
+
+def get_cross_subject_labels(wildcards):
+    return expand(
+        "results/labels/{cross}/{subject}.parquet",
+        cross=wildcards.cross,
+        subject=CROSS_FRAMES[wildcards.cross],
+    )
+
+
+def cross_labels_dir(wildcards):
+    return Path(CROSS[wildcards.cross]["root"]) / CROSS[wildcards.cross]["labels"]
+
+
+def cross_labels_folder(wildcards):
+    return str(cross_labels_dir(wildcards))
+
+
+def get_cross_label_sources(wildcards):
+    """The label file(s) of a cross subject, in either supported format."""
+    if CROSS[wildcards.cross]["label_format"] == "json":
+        return [cross_labels_dir(wildcards) / f"{wildcards.subject}.json"]
+    return [
+        label_file(cross_labels_dir(wildcards), wildcards.subject, au)
+        for au in config["aus"]
+    ]
+
+
+def cross_setting(key):
+    """A cross dataset's config value ``key``, as a param function of its wildcards."""
+
+    def setting(wildcards):
+        return CROSS[wildcards.cross][key]
+
+    return setting
+
+
+def mem_mb_for_cross(wildcards, input, threads):
+    """Memory of a cross prediction: the model's jobs', on the cross dataset's features."""
+    return mem_mb_for_model(wildcards.model)(wildcards, input, threads)
+
+
+def cross_outputs(kind):
+    """One file per cross dataset x model x its extractors: ``kind`` is metrics or predictions
+    (none without cross datasets)."""
+    return [
+        f"results/{kind}/cross/{cross}/{extractor}/{model}.parquet"
+        for cross in CROSS
+        for model in MODELS
+        for extractor in MODELS[model]["extractors"]
+    ]
+
+
+def cross_metrics_files():
+    return cross_outputs("metrics")
+
+
+rule cross_extract_features:
+    input:
+        frames="results/frames/cross/{cross}/{subject}/{shard}.json",
+    output:
+        features="results/features/{extractor}/{cross}/{subject}/{shard}.parquet",
+    log:
+        "logs/cross_extract_features/{cross}/{extractor}/{subject}/{shard}.log",
+    benchmark:
+        "benchmarks/cross_extract_features/{cross}/{extractor}/{subject}/{shard}.tsv"
+    wildcard_constraints:
+        cross=CROSS_NAME,
+    conda:
+        "../envs/features.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        extractor_params=get_extractor_params,
+        face_size=FEATURES["face_size"],
+        version=VERSION,
+    script:
+        "../workflow_scripts/extract_features.py"
+
+
+rule cross_labels:
+    input:
+        labels=get_cross_label_sources,
+        frames="results/frames/cross/{cross}/{subject}.json",
+    output:
+        labels="results/labels/{cross}/{subject}.parquet",
+    log:
+        "logs/cross_labels/{cross}/{subject}.log",
+    benchmark:
+        "benchmarks/cross_labels/{cross}/{subject}.tsv"
+    wildcard_constraints:
+        cross=CROSS_NAME,
+    conda:
+        "../envs/features.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        label_format=cross_setting("label_format"),
+        labels_dir=cross_labels_folder,
+        aus=config["aus"],
+        missing_au=cross_setting("missing_au"),
+        strict_frames=cross_setting("strict_frames"),
+        version=VERSION,
+    script:
+        "../workflow_scripts/labels.py"
+
+
+rule cross_predict:
+    input:
+        # the fit_final job writes the model file with its manifest
+        model="results/models/{extractor}/{model}/manifest.json",
+        features=get_cross_feature_shards,
+    output:
+        predictions="results/predictions/cross/{cross}/{extractor}/{model}.parquet",
+    log:
+        "logs/cross_predict/{cross}/{extractor}/{model}.log",
+    benchmark:
+        "benchmarks/cross_predict/{cross}/{extractor}/{model}.tsv"
+    wildcard_constraints:
+        cross=CROSS_NAME,
+        model=CROSS_MODEL,
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=mem_mb_for_cross,
+        runtime=runtime_for_dataset,
+    params:
+        version=VERSION,
+    script:
+        "../workflow_scripts/cross_predict.py"
+
+
+rule cross_score:
+    input:
+        predictions="results/predictions/cross/{cross}/{extractor}/{model}.parquet",
+        labels=get_cross_subject_labels,
+    output:
+        metrics="results/metrics/cross/{cross}/{extractor}/{model}.parquet",
+    log:
+        "logs/cross_score/{cross}/{extractor}/{model}.log",
+    benchmark:
+        "benchmarks/cross_score/{cross}/{extractor}/{model}.tsv"
+    wildcard_constraints:
+        cross=CROSS_NAME,
+        model=CROSS_MODEL,
+    conda:
+        "../envs/learn.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        aus=config["aus"],
+        occurrence_threshold=config["occurrence_threshold"],
+        version=VERSION,
+    script:
+        "../workflow_scripts/cross_score.py"

@@ -449,3 +449,12 @@ def cross_outputs(kind):
 
 def cross_metrics_files():
     return cross_outputs("metrics")
+
+
+def cross_label_files():
+    """Every cross subject's labels table, for the run's provenance."""
+    return [
+        f"results/labels/{cross}/{subject}.parquet"
+        for cross, subjects in CROSS_FRAMES.items()
+        for subject in subjects
+    ]

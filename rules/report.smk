@@ -13,6 +13,7 @@ GABOR = gabor_extractor(EXTRACTORS)
 rule provenance:
     input:
         labels=subject_labels(),
+        cross_labels=cross_label_files(),
     output:
         provenance=report(
             "results/provenance.json",

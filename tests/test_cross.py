@@ -166,6 +166,8 @@ def test_summary_has_the_generalisation_table(cross_run):
     workdir = cross_run.workdir
     summary = (workdir / "results/metrics/summary.md").read_text()
     assert "## Generalisation" in summary
+    within_column = f"within ({TINY_CONFIG['evaluation']['split']})"
+    assert f"| {within_column} | cross | gap (cross - within) |" in summary
     table = pd.read_csv(workdir / "results/metrics/generalisation.csv")
     pooled = read_table(workdir / "results/metrics/pooled.parquet")
     assert sorted(table["model"]) == sorted(MODELS)

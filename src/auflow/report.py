@@ -377,6 +377,8 @@ def markdown_summary(
     from auflow.cross import generalisation_markdown, is_cross_split, within_rows
     from auflow.provenance import provenance_markdown
 
+    configured_split = split  # the loops below name each split they go through ``split``
+
     if aus is None:
         aus = sorted(int(au) for au in pooled["au"].unique() if au != 0)
     averages = averages_table(summary, pooled, aus)
@@ -437,8 +439,8 @@ def markdown_summary(
             leakage,
             "",
         ]
-    if split is not None:
-        generalisation = generalisation_markdown(pooled, split)
+    if configured_split is not None:
+        generalisation = generalisation_markdown(pooled, configured_split)
         if generalisation:
             lines += [generalisation]
     within = within_rows(summary)

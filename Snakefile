@@ -29,6 +29,7 @@ include: "rules/labels.smk"
 include: "rules/dataset.smk"
 include: "rules/classifiers.smk"
 include: "rules/study.smk"
+include: "rules/cross.smk"
 include: "rules/report.smk"
 
 

@@ -394,3 +394,119 @@ def report_targets():
         "results/metrics/best_per_au.csv",
         *(f"results/plots/{name}.png" for name in plots),
     ]
+
+
+# --- Cross datasets (config cross_datasets; the rules are in rules/cross.smk) -------------------
+# Each cross dataset is paired with its label files as the main dataset is, before any job.
+
+import re
+
+from auflow.cross import duplicate_names
+
+CROSS_DATASETS = config["cross_datasets"]
+if duplicated := duplicate_names(CROSS_DATASETS):
+    raise WorkflowError(
+        f"config cross_datasets: name(s) {', '.join(duplicated)} given more than once; "
+        "each cross dataset needs a name of its own"
+    )
+CROSS = {dataset["name"]: dataset for dataset in CROSS_DATASETS}
+CROSS_FRAMES = {}
+for cross_name, cross_dataset in CROSS.items():
+    # every problem of a cross dataset named before any job runs, as for the main dataset
+    try:
+        CROSS_FRAMES[cross_name] = discover_dataset(
+            Path(cross_dataset["root"]) / cross_dataset["images"],
+            Path(cross_dataset["root"]) / cross_dataset["labels"],
+            cross_dataset["label_format"],
+            config["aus"],
+            cross_dataset["subjects"],
+        )
+    except (OSError, ValueError) as error:
+        raise WorkflowError(f"config cross_datasets, {cross_name!r}: {error}") from None
+
+
+def _alternatives(names, otherwise):
+    """A wildcard constraint matching exactly ``names`` (``otherwise`` when there are none)."""
+    return "|".join(re.escape(name) for name in names) if names else otherwise
+
+
+CROSS_NAME = _alternatives(CROSS, SUBJECT_NAME)
+CROSS_MODEL = _alternatives(MODELS, r"[a-z][a-z0-9_]*")
+
+
+def cross_shard_ids(cross, subject):
+    count = math.ceil(len(CROSS_FRAMES[cross][subject]) / SHARD_SIZE)
+    return [f"{shard:03d}" for shard in range(count)]
+
+
+def get_cross_feature_shards(wildcards):
+    """Every feature shard of a cross dataset for the model's extractor."""
+    return [
+        f"results/features/{wildcards.extractor}/{wildcards.cross}/{subject}/{shard}.parquet"
+        for subject in CROSS_FRAMES[wildcards.cross]
+        for shard in cross_shard_ids(wildcards.cross, subject)
+    ]
+
+
+def get_cross_subject_labels(wildcards):
+    return expand(
+        "results/labels/{cross}/{subject}.parquet",
+        cross=wildcards.cross,
+        subject=CROSS_FRAMES[wildcards.cross],
+    )
+
+
+def cross_labels_dir(wildcards):
+    return Path(CROSS[wildcards.cross]["root"]) / CROSS[wildcards.cross]["labels"]
+
+
+def cross_labels_folder(wildcards):
+    return str(cross_labels_dir(wildcards))
+
+
+def get_cross_label_sources(wildcards):
+    """The label file(s) of a cross subject, in either supported format."""
+    if CROSS[wildcards.cross]["label_format"] == "json":
+        return [cross_labels_dir(wildcards) / f"{wildcards.subject}.json"]
+    return [
+        label_file(cross_labels_dir(wildcards), wildcards.subject, au)
+        for au in config["aus"]
+    ]
+
+
+def cross_setting(key):
+    """A cross dataset's config value ``key``, as a param function of its wildcards."""
+
+    def setting(wildcards):
+        return CROSS[wildcards.cross][key]
+
+    return setting
+
+
+def mem_mb_for_cross(wildcards, input, threads):
+    """Memory of a cross prediction: the model's jobs', on the cross dataset's features."""
+    return mem_mb_for_model(wildcards.model)(wildcards, input, threads)
+
+
+def cross_outputs(kind):
+    """One file per cross dataset x model x its extractors: ``kind`` is metrics or predictions
+    (none without cross datasets)."""
+    return [
+        f"results/{kind}/cross/{cross}/{extractor}/{model}.parquet"
+        for cross in CROSS
+        for model in MODELS
+        for extractor in MODELS[model]["extractors"]
+    ]
+
+
+def cross_metrics_files():
+    return cross_outputs("metrics")
+
+
+def cross_label_files():
+    """Every cross subject's labels table, for the run's provenance."""
+    return [
+        f"results/labels/{cross}/{subject}.parquet"
+        for cross, subjects in CROSS_FRAMES.items()
+        for subject in subjects
+    ]

@@ -13,6 +13,7 @@ GABOR = gabor_extractor(EXTRACTORS)
 rule provenance:
     input:
         labels=subject_labels(),
+        cross_labels=cross_label_files(),
     output:
         provenance=report(
             "results/provenance.json",
@@ -43,6 +44,8 @@ rule aggregate_metrics:
         metrics=metrics_files(),
         predictions=prediction_files(),
         labels=subject_labels(),
+        # the cross datasets' metrics (split cross:<name>, one fold each): rules/cross.smk
+        cross_metrics=cross_metrics_files(),
         provenance="results/provenance.json",
     output:
         per_fold="results/metrics/per_fold.parquet",
@@ -86,6 +89,18 @@ rule aggregate_metrics:
             subcategory="Tables",
         ),
         headline="results/metrics/headline.html",
+        generalisation=(
+            report(
+                "results/metrics/generalisation.csv",
+                caption="../report/generalisation.rst",
+                category="Generalisation",
+            )
+            if CROSS
+            else []
+        ),
+        generalisation_companion=(
+            "results/metrics/generalisation.csv.provenance.json" if CROSS else []
+        ),
     log:
         "logs/aggregate_metrics.log",
     benchmark:
@@ -98,6 +113,7 @@ rule aggregate_metrics:
         runtime=10,
     params:
         settings=SETTINGS.as_dict(),
+        split=SPLIT,
         version=VERSION,
     script:
         "../workflow_scripts/aggregate_metrics.py"

@@ -9,8 +9,12 @@ from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 labels = [read_table(path) for path in snakemake.input.labels]
+# results/labels/<name>/<subject>.parquet of the cross datasets
+cross = {}
+for path in snakemake.input.get("cross_labels", []):
+    cross.setdefault(Path(path).parent.name, []).append(read_table(path))
 # The workflow's own folder, for its git commit (none when it is not a git checkout).
-provenance = build_provenance(snakemake.config, labels, snakemake.scriptdir)
+provenance = build_provenance(snakemake.config, labels, snakemake.scriptdir, cross)
 Path(snakemake.output.provenance).write_text(
     json.dumps(provenance, indent=2, sort_keys=True) + "\n"
 )

@@ -21,6 +21,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
+from auflow.cross import cross_name, is_cross_split  # noqa: E402
 from auflow.io.labels import au_column  # noqa: E402
 from auflow.report import (  # noqa: E402
     AVERAGES,
@@ -109,9 +110,10 @@ def _model_label(model: str, extractor: str, several_extractors: bool) -> str:
 
 
 def _splits_in_order(table: pd.DataFrame) -> list[tuple[str, bool]]:
-    """(split, leaky) pairs of a table, subject-exclusive splits first."""
+    """(split, leaky) pairs of a table: the main dataset's subject-exclusive splits first, then
+    the cross datasets (``cross:<name>``), then the leaky splits."""
     pairs = {(str(s), bool(k)) for s, k in table[["split", "leaky"]].itertuples(index=False)}
-    return sorted(pairs, key=lambda pair: (pair[1], pair[0]))
+    return sorted(pairs, key=lambda pair: (pair[1], is_cross_split(pair[0]), pair[0]))
 
 
 def _several_extractors(models: list[tuple[str, str]]) -> bool:
@@ -188,7 +190,8 @@ def plot_f1_per_au(
                 x,
                 np.nan_to_num(means),
                 width,
-                yerr=np.nan_to_num(sds),
+                # a cross dataset is scored once, on all its frames: no spread to draw
+                yerr=None if is_cross_split(split) else np.nan_to_num(sds),
                 color=colours[model],
                 label=_model_label(model, extractor, several),
                 error_kw={"elinewidth": 0.7, "capsize": 1.5, "ecolor": "#333"},
@@ -198,9 +201,15 @@ def plot_f1_per_au(
         ax.set_xticks(np.arange(len(groups)), groups)
         ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_ylim(0, 1)
-        ax.set_ylabel("F1 (mean over folds)")
+        ax.set_ylabel("F1 (all frames)" if is_cross_split(split) else "F1 (mean over folds)")
         leak = "  —  LEAKY: test subjects' frames are in training" if leaky else ""
-        ax.set_title(f"F1 per AU, split {split}: mean over test folds, error bar ± 1 sd{leak}")
+        title = f"F1 per AU, split {split}: mean over test folds, error bar ± 1 sd{leak}"
+        if is_cross_split(split):
+            title = (
+                f"F1 per AU, cross dataset {cross_name(split)}: the final models (fitted on "
+                "every subject of the main dataset) on all its frames, no error bar"
+            )
+        ax.set_title(title)
         ax.legend(fontsize="small", ncol=min(len(models), 8), loc="upper left")
         ax.grid(axis="y", alpha=0.3)
     return _save(fig, "f1_per_au", path, provenance)

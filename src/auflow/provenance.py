@@ -94,7 +94,9 @@ def package_versions() -> dict[str, str | None]:
     return {**installed(), **installed(REPORT_PACKAGES)}
 
 
-def build_provenance(config: dict, label_tables, workflow_dir: str | Path) -> dict:
+def build_provenance(
+    config: dict, label_tables, workflow_dir: str | Path, cross_label_tables=None
+) -> dict:
     """Everything a results table should say about where it came from.
 
     Parameters
@@ -102,11 +104,13 @@ def build_provenance(config: dict, label_tables, workflow_dir: str | Path) -> di
     config : the effective configuration (defaults filled in), as Snakemake holds it.
     label_tables : one label table per subject (see :func:`label_fingerprint`).
     workflow_dir : a folder of the workflow's checkout, for its git commit.
+    cross_label_tables : cross dataset name -> its label tables (config ``cross_datasets``);
+        each is fingerprinted under ``cross_datasets``, when there are any.
     """
     from auflow import __version__
     from auflow.workflow import config_hash
 
-    return {
+    provenance = {
         "config_hash": config_hash(config),
         "auflow_version": __version__,
         "python": platform.python_version(),
@@ -115,6 +119,11 @@ def build_provenance(config: dict, label_tables, workflow_dir: str | Path) -> di
         "git": git_state(workflow_dir),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if cross_label_tables:
+        provenance["cross_datasets"] = {
+            name: label_fingerprint(tables) for name, tables in sorted(cross_label_tables.items())
+        }
+    return provenance
 
 
 def read_provenance(path: str | Path) -> dict:
@@ -177,6 +186,12 @@ def provenance_markdown(provenance: dict) -> str:
             f"- code: {code}",
             f"- data: {len(dataset['subjects'])} subjects, {dataset['n_frames']} labelled frames, "
             f"labels SHA-256 `{dataset['labels_sha256'][:16]}`",
+            *(
+                f"- cross dataset `{name}`: {len(cross['subjects'])} subjects, "
+                f"{cross['n_frames']} labelled frames, labels SHA-256 "
+                f"`{cross['labels_sha256'][:16]}`"
+                for name, cross in provenance.get("cross_datasets", {}).items()
+            ),
             f"- packages: Python {provenance['python']}, {packages}",
             "- all of it, and when the run recorded it: `results/provenance.json`",
             "",

@@ -225,6 +225,9 @@ HOW_TO_READ = [
 def headline(pooled: pd.DataFrame) -> str:
     """One line: the best honest model's pooled mean F1 against the baseline's, or, when no
     model beats the baseline, that and the best of the others ('' with nothing to report)."""
+    from auflow.cross import within_rows
+
+    pooled = within_rows(pooled)  # the headline is about the main dataset
     honest = pooled[
         (~pooled["leaky"].astype(bool)) & (pooled["au"] == 0) & (pooled["metric"] == "f1")
     ]
@@ -297,7 +300,10 @@ def averages_markdown(
 def leakage_pooled_markdown(averages: pd.DataFrame) -> str:
     """Pooled F1 (mean over all AUs) of the models run under both an honest and a leaky split,
     and the gap: '' when no model was run under both."""
-    part = averages[(averages["metric"] == "f1") & (averages["average"] == "all")]
+    from auflow.cross import within_rows
+
+    part = within_rows(averages)
+    part = part[(part["metric"] == "f1") & (part["average"] == "all")]
     rows = []
     for (extractor, model), group in part.groupby(["extractor", "classifier"], sort=False):
         honest = group[~group["leaky"].astype(bool)]
@@ -325,7 +331,9 @@ def headline_markdown(summary: pd.DataFrame, pooled: pd.DataFrame, aus) -> str:
     line = headline(pooled)
     if line:
         lines += [line, ""]
-    averages = averages_table(summary, pooled, aus)
+    from auflow.cross import within_rows
+
+    averages = within_rows(averages_table(summary, pooled, aus))
     table = averages_markdown(averages, leaky=False, compact=True)
     if table:
         splits = ", ".join(f"`{s}`" for s in averages.loc[~averages["leaky"], "split"].unique())
@@ -351,6 +359,7 @@ def markdown_summary(
     pooled: pd.DataFrame,
     aus=None,
     provenance: dict | None = None,
+    split: str | None = None,
 ) -> str:
     """The Markdown summary: how to read it and a headline (the best honest model's pooled mean
     F1 against the baseline's); the 8-DISFA-AU and all-AU averages; the best model per AU; then
@@ -362,8 +371,13 @@ def markdown_summary(
     summary, pooled : :func:`summary_table` and :func:`pooled_metrics`.
     aus : the configured AUs (default: those in ``pooled``).
     provenance : ``results/provenance.json`` (see :mod:`auflow.provenance`), or None.
+    split : the configured split, which the Generalisation section (the final models on the
+        cross datasets, when any were scored) sets the cross scores beside.
     """
+    from auflow.cross import generalisation_markdown, is_cross_split, within_rows
     from auflow.provenance import provenance_markdown
+
+    configured_split = split  # the loops below name each split they go through ``split``
 
     if aus is None:
         aus = sorted(int(au) for au in pooled["au"].unique() if au != 0)
@@ -379,7 +393,8 @@ def markdown_summary(
         "",
     ]
     best = best_per_au(pooled)
-    for split, part in best.groupby("split"):
+    # the main dataset's splits first, then the cross datasets' (cross:<name>)
+    for split, part in sorted(best.groupby("split"), key=lambda item: is_cross_split(item[0])):
         table = part.drop(columns=["split", "au"]).rename(columns={"au_name": "AU"})
         lines += [
             f"## Best model per AU (pooled F1, split `{split}`)",
@@ -391,7 +406,8 @@ def markdown_summary(
             _markdown(table),
             "",
         ]
-    for (split, leaky), part in summary.groupby(["split", "leaky"]):
+    by_split = summary.groupby(["split", "leaky"])
+    for (split, leaky), part in sorted(by_split, key=lambda item: is_cross_split(item[0][0])):
         warning = " (LEAKY: frames of test subjects are in training)" if leaky else ""
         split_pooled = pooled[pooled["split"] == split]
         lines += [
@@ -423,7 +439,12 @@ def markdown_summary(
             leakage,
             "",
         ]
-    base = summary[summary["au"] != 0].groupby(["au_name"])[["base_rate", "support", "n"]].mean()
+    if configured_split is not None:
+        generalisation = generalisation_markdown(pooled, configured_split)
+        if generalisation:
+            lines += [generalisation]
+    within = within_rows(summary)
+    base = within[within["au"] != 0].groupby(["au_name"])[["base_rate", "support", "n"]].mean()
     lines += [
         "## Base rate of occurrence per AU (mean over folds)",
         "",

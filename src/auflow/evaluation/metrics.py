@@ -49,6 +49,7 @@ NO_POSITIVES_BUT_FIRED = (
 NOTHING_TO_DETECT = "no positive frames and none predicted"
 NO_SCORES = "no scores"
 NO_FRAMES = "no frames"
+NEVER_LABELLED = "never labelled in this dataset (no frame's labels name it): not scored"
 
 
 def _binary(name: str, values: np.ndarray) -> np.ndarray:
@@ -316,7 +317,11 @@ def _macro_average(per_au: pd.DataFrame) -> pd.DataFrame:
 
 
 def score_predictions(
-    predictions: pd.DataFrame, labels: pd.DataFrame, aus: list[int], threshold: int = 2
+    predictions: pd.DataFrame,
+    labels: pd.DataFrame,
+    aus: list[int],
+    threshold: int = 2,
+    unlabelled=(),
 ) -> pd.DataFrame:
     """Score predicted occurrence (and intensity, where predicted) of every AU.
 
@@ -332,6 +337,9 @@ def score_predictions(
         AU numbers to score, e.g. [1, 2, 4].
     threshold : int
         Occurrence is ``intensity >= threshold``.
+    unlabelled : AUs of ``aus`` that the labels never give (e.g. a cross dataset whose label
+        files lack the AU, read as intensity 0): every metric of such an AU is NaN with the note
+        :data:`NEVER_LABELLED`, so it is neither scored as all-negative nor averaged.
 
     Returns
     -------
@@ -351,6 +359,12 @@ def score_predictions(
         intensity = joined[column].to_numpy()
         if not np.isin(intensity, np.arange(6)).all():
             raise ValueError(f"labels: {column} must be integer intensities 0-5")
+        if au in unlabelled:
+            names = list(OCCURRENCE_METRICS)
+            names += list(INTENSITY_METRICS) if f"{column}_r" in joined else []
+            table = _table([(name, np.nan, NEVER_LABELLED) for name in names], 0, len(joined))
+            tables.append(table.assign(au=np.int64(au)))
+            continue
         scores = joined[f"{column}_p"].to_numpy() if f"{column}_p" in joined else None
         table = occurrence_metrics(
             (intensity >= threshold).astype(np.int8), joined[f"{column}_c"].to_numpy(), scores

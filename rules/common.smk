@@ -74,6 +74,20 @@ for classifier_name, section in config["classifiers"].items():
             "settings": SETTINGS,
             "model_file": model_file(classifier_name),
         }
+# Static variants (issue #24): a model normalised by each subject's median cannot score a
+# photograph (its one frame minus its own median is zero) nor a short track. Each per-frame model
+# so normalised is also run without normalisation, as <model>_static, evaluated and saved like
+# every model, so auflow predict can score single frames and the summary says what that is worth.
+if config["models"]["static"]:
+    for model_name, model in list(MODELS.items()):
+        if model["settings"].normalise != "none" and not model["model_file"].endswith(
+            ".keras"
+        ):
+            MODELS[f"{model_name}_static"] = {
+                **model,
+                "settings": model["settings"].replace(normalise="none"),
+                "static_of": model_name,
+            }
 ALL_EXTRACTORS = list(
     dict.fromkeys(e for m in MODELS.values() for e in m["extractors"])
 )
@@ -178,7 +192,11 @@ def evaluated(kind):
     if COMPARE:
         # Not the LSTM: a random frame split leaves it windows of isolated frames, which says
         # nothing about the sequence model the honest split scored.
-        compared = [model for model in MODELS if not is_sequence_model(model)]
+        compared = [
+            model
+            for model in MODELS
+            if not is_sequence_model(model) and "static_of" not in MODELS[model]
+        ]
         files += split_outputs(kind, COMPARED_SPLIT, compared)
     return files
 

@@ -65,16 +65,18 @@ def _predict(args: argparse.Namespace) -> int:
         model_kind=args.model_kind,
         static_model=args.static_model,
         min_dynamic_frames=args.min_dynamic_frames,
-        align=not args.no_align,
+        align=args.align,
     )
     rate = table.attrs["frames_per_second"]
     faces = int(table["face_detected"].sum())
     frames = table[["input", "frame"]].drop_duplicates().shape[0]
+    with_face = table.loc[table["face_detected"] == 1, ["input", "frame"]].drop_duplicates()
     if args.format == "openface":
         table = to_openface(table)
     write_predictions(table, args.out)
     print(
-        f"wrote {frames} frames ({faces} faces) to {args.out} at {rate:.0f} frames/s",
+        f"wrote {frames} frames ({len(with_face)} with a face; {faces} faces) to {args.out} at "
+        f"{rate:.0f} frames/s",
         file=sys.stderr,
     )
     return 0
@@ -160,9 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="frames a face track needs for the dynamic model under --model-kind auto",
     )
     predict.add_argument(
-        "--no-align",
-        action="store_true",
-        help="crop detected faces by the detector's box instead of aligning them by their eyes",
+        "--align",
+        choices=["box", "eyes", "none"],
+        default="box",
+        help="how a detected face is cropped: box (default) the detector's box, held still while "
+        "the face stays put; eyes: rotated and scaled so OpenCV's eye cascade's eye centres fall "
+        "on the canonical frame's, held still likewise; none: each frame's own box",
     )
     predict.add_argument(
         "--format",

@@ -33,6 +33,7 @@ from auflow.models.saved import ModelError, load_model
 ID_COLUMNS = ["input", "frame", "timestamp", "face_id"]
 FACE_COLUMNS = ["face_detected", "face_x", "face_y", "face_w", "face_h", "confidence"]
 MODEL_KINDS = ("auto", "static", "dynamic")
+ALIGN_MODES = ("box", "eyes", "none")
 STATIC_SUFFIX = "_static"
 # A face track shorter than this is scored by the static model under --model-kind auto: its
 # median is too unsteady to stand for the person (docs: "Static and dynamic models").
@@ -93,7 +94,7 @@ def predict_inputs(
     model_kind: str = "auto",
     static_model: str | Path | None = None,
     min_dynamic_frames: int | None = None,
-    align: bool = True,
+    align: str = "box",
 ) -> pd.DataFrame:
     """Score every face of every frame of ``inputs`` with the saved model in ``model_dir``.
 
@@ -105,7 +106,10 @@ def predict_inputs(
         the static model and longer ones with the dynamic model (``model_dir``); ``static`` or
         ``dynamic`` force one (the dynamic model on a short track is warned about).
     static_model : the static model's folder, if not ``<model_dir>_static``.
-    align : align detected faces by their eyes to the canonical frame (else the detector's box).
+    align : how a detected face is cropped: ``box`` (default), the detector's box held still
+        while the face stays put (:class:`auflow.features.track.FaceTracker`); ``eyes``, rotated,
+        scaled and moved so that the eye cascade's eye centres fall on the canonical frame's,
+        held still likewise; ``none``, each frame's own box (auflow 0.x's crop).
 
     Returns
     -------
@@ -113,15 +117,10 @@ def predict_inputs(
     a face), columns as in the module docstring, inputs in the order given and frames in frame
     order, the faces of a frame left to right.
     """
-    from auflow.features.face import (
-        FaceFinder,
-        corrected_transform,
-        crop_box,
-        eye_transform,
-        is_square,
-        register,
-        warp_face,
-    )
+    from auflow.features.face import FaceFinder, align_face, box_eyes, crop_box, is_square
+
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
     from auflow.features.track import FaceTracker
     from auflow.io.media import iter_frames, open_inputs
 
@@ -161,23 +160,19 @@ def predict_inputs(
             describe(faces)
             faces = []
 
-    references: dict[tuple, np.ndarray] = {}  # per track: its first face with eyes found
-
-    def aligned(image, track, eyes, eyes_found):
-        """The face aligned by its eyes, then registered onto its track's first face."""
-        matrix, side = eye_transform(eyes)
-        face = warp_face(image, matrix, side, face_size)
-        reference = references.get(track)
-        if reference is None:
-            if eyes_found:
-                references[track] = face
-            return face
-        correction = register(reference, face)
-        if correction is None:
-            return face
-        return warp_face(
-            image, corrected_transform(matrix, side, face_size, correction), side, face_size
-        )
+    def geometry(face, shape):
+        """Where the crop puts the eyes: the box's canonical eyes, turned by the eye line's
+        angle when the eye cascade found both eyes and ``align`` is ``eyes``."""
+        eyes = box_eyes(face.box, shape, finder.margin)
+        if align != "eyes" or not face.eyes_found:
+            return eyes
+        lx, ly, rx, ry = face.eyes
+        angle = math.atan2(ry - ly, rx - lx)
+        centre = (eyes[:2] + eyes[2:]) / 2
+        half = (eyes[2:] - eyes[:2]) / 2
+        turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        half = turn @ half
+        return np.concatenate([centre - half, centre + half])
 
     for item in iter_frames(opened):
         ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
@@ -190,30 +185,21 @@ def predict_inputs(
             keep(crop.face)
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
-            since = searched.get(item.input, REDETECT_EVERY)
-            if tracker.active_boxes and since < REDETECT_EVERY:
-                found = finder.find_faces(image, near=tracker.active_boxes)
-                # a face lost: look over the whole frame next time, not in REDETECT_EVERY frames
-                lost = len(found) < len(tracker.active_boxes)
-                searched[item.input] = REDETECT_EVERY if lost else since + 1
-            else:
-                found = finder.find_faces(image)
-                searched[item.input] = 1
+            found = find_faces(finder, image, tracker, searched, item.input)
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
-            face_ids, eyes = tracker.update(
-                item.frame, [f.box for f in found], [f.eyes for f in found]
-            )
+            measured = [geometry(f, image.shape) for f in found]
+            face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
             for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
                 x, y, side, _ = crop_box(face.box, image.shape, finder.margin)
                 rows.append({**ids, "face_id": face_id, "face_detected": 1, "face_x": x})
                 rows[-1].update({"face_y": y, "face_w": side, "face_h": side})
                 rows[-1]["confidence"] = face.confidence
-                if align:
-                    keep(aligned(image, (item.input, face_id), steady, face.eyes_found))
-                else:
+                if align == "none":
                     keep(finder._resize(image[y : y + side, x : x + side]))
+                else:
+                    keep(align_face(image, steady, face_size))
         bar.update(1)
     if faces:
         describe(faces)
@@ -253,6 +239,29 @@ def predict_inputs(
         sum(1 for _ in table.groupby(["input", "frame"])) / elapsed if elapsed > 0 else math.inf
     )
     return table
+
+
+def find_faces(finder, image, tracker, searched: dict, key) -> list:
+    """This frame's faces: each followed face looked for around its last place, and the whole
+    frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
+    was lost). A followed face's box always comes from its own neighbourhood, so it does not
+    depend on the other faces in the frame; the whole frame's search only adds faces that
+    overlap none of them."""
+    active = tracker.active_boxes
+    near = finder.find_faces(image, near=active) if active else []
+    since = searched.get(key, REDETECT_EVERY)
+    if since < REDETECT_EVERY and len(near) >= len(active):
+        searched[key] = since + 1
+        return near
+    searched[key] = 1
+    from auflow.features.track import box_iou
+
+    new = [
+        face
+        for face in finder.find_faces(image)
+        if all(box_iou(face.box, other.box) < 0.3 for other in near)
+    ]
+    return sorted([*near, *new], key=lambda face: face.box[0])
 
 
 def choose_models(

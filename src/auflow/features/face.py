@@ -80,9 +80,7 @@ __all__ = [
     "FoundFace",
     "align_face",
     "box_eyes",
-    "corrected_transform",
     "eye_transform",
-    "register",
     "warp_face",
     "crop_box",
     "is_square",
@@ -202,39 +200,6 @@ def align_face(image: np.ndarray, eyes: np.ndarray, face_size: int | None) -> np
     """
     matrix, side = eye_transform(eyes)
     return warp_face(image, matrix, side, face_size)
-
-
-def register(reference: np.ndarray, face: np.ndarray, limit: float = 0.15) -> np.ndarray | None:
-    """The affine correction that best maps ``face`` onto ``reference`` (both aligned faces of
-    one track, same size), by OpenCV's enhanced correlation coefficient (ECC).
-
-    Returns
-    -------
-    (2, 3) float64 ``W`` with ``face(W x) ~ reference(x)`` in face pixels; None when ECC does
-    not converge or finds a correction larger than ``limit`` (of the side in translation, of 1
-    in scale and shear): a different face, not the same one moved.
-    """
-    warp = np.eye(2, 3, dtype=np.float32)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 30, 1e-4)
-    try:
-        _, warp = cv2.findTransformECC(reference, face, warp, cv2.MOTION_AFFINE, criteria, None, 3)
-    except cv2.error:
-        return None
-    side = reference.shape[0]
-    if np.abs(warp[:, :2] - np.eye(2)).max() > limit or np.abs(warp[:, 2]).max() > limit * side:
-        return None
-    return warp.astype(np.float64)
-
-
-def corrected_transform(
-    matrix: np.ndarray, side: int, face_size: int | None, correction: np.ndarray
-) -> np.ndarray:
-    """``matrix`` (frame to a ``side`` square) followed by a :func:`register` correction found
-    on faces of ``face_size``: the frame-to-square matrix whose face is the corrected one."""
-    factor = 1.0 if face_size is None else face_size / side
-    to_face = np.diag([factor, factor, 1.0]) @ np.vstack([matrix, [0, 0, 1]])
-    inverse = np.linalg.inv(np.vstack([correction, [0, 0, 1]]))
-    return (np.diag([1 / factor, 1 / factor, 1.0]) @ inverse @ to_face)[:2]
 
 
 def _distinct(detections):

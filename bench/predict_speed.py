@@ -48,19 +48,21 @@ def five_face_video(demo: Path, out: Path, frames: int) -> None:
     writer.release()
 
 
-def rate(model: str, source: Path, repeats: int) -> tuple[float, int]:
-    """Best frames/s of ``repeats`` runs, and the faces found in the last."""
-    best, faces = 0.0, 0
+def rate(model: str, source: Path, repeats: int) -> tuple[float, float, int]:
+    """Best frames/s of ``repeats`` runs by the clock and by this process's CPU time (less
+    affected by other programs on a shared machine), and the faces found in the last."""
+    best, best_cpu, faces = 0.0, 0.0, 0
     for _ in range(repeats):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             table = predict_inputs(model, [str(source)], progress=False)
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
         frames = table[["input", "frame"]].drop_duplicates().shape[0]
         best = max(best, frames / elapsed)
+        best_cpu = max(best_cpu, frames / cpu)
         faces = int(table["face_detected"].sum())
-    return best, faces
+    return best, best_cpu, faces
 
 
 def main() -> None:
@@ -83,10 +85,10 @@ def main() -> None:
             ("640x480 video, five faces", five, 15),
             ("crops (no detection)", subject, 1000),
         ):
-            fps, faces = rate(args.model, source, args.repeats)
+            fps, cpu_fps, faces = rate(args.model, source, args.repeats)
             print(
-                f"{name:28s} {fps:8.1f} frames/s (target >= {target}; {faces} faces found)"
-                f"  load average {load:.2f}"
+                f"{name:28s} {fps:8.1f} frames/s, {cpu_fps:8.1f} per CPU second "
+                f"(target >= {target}; {faces} faces found)  load average {load:.2f}"
             )
             load = os.getloadavg()[0]
 

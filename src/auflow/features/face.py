@@ -27,6 +27,19 @@ the frame); if it is larger than the frame's shorter side, it shrinks to that si
 crop is then resized to ``face_size`` with the pipeline's interpolation
 (:func:`auflow.io.images.resize_face`).
 
+Every face, and the eyes
+------------------------
+:meth:`FaceFinder.find_faces` returns every face of at least ``min_face`` pixels of a frame
+(:class:`FoundFace`: the detector's box, its confidence, and the eye centres), for ``auflow
+predict``'s tracks. The whole frame is searched at down to half resolution (a 48-px face still
+fills the cascade's 24-px window; 27 ms of CPU instead of 47 for a 640x480 frame, measured at a
+load average of 12); a face already followed is looked for around its last box only. The eyes
+come from OpenCV's eye cascade (``haarcascade_eye.xml``, shipped beside the face cascade) in the
+top 60 % of the box: on the demo's faces filmed at 160-240 px it found both eyes in 175 of 180
+faces and measured the eye line of faces turned by 15 degrees as 13-18 degrees, its eye centres
+varying by 1.3 % of the face (sd) from face to face. :func:`align_face` maps two eye centres to
+:data:`CANONICAL_EYES` (where that cascade puts them in the demo's crops).
+
 What comes back
 ---------------
 A :class:`FaceCrop` per frame: ``face_detected`` (1 if a face was taken, by the detector or as

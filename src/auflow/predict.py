@@ -195,7 +195,7 @@ def predict_inputs(
             keep(crop.face)
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
-            found = find_faces(finder, image, tracker, searched, item.input)
+            found = find_faces(finder, image, tracker, searched, item.input, align == "eyes")
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
@@ -250,14 +250,14 @@ def predict_inputs(
     return table
 
 
-def find_faces(finder, image, tracker, searched: dict, key) -> list:
+def find_faces(finder, image, tracker, searched: dict, key, eyes: bool) -> list:
     """This frame's faces: each followed face looked for around its last place, and the whole
     frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
     was lost). A followed face's box always comes from its own neighbourhood, so it does not
     depend on the other faces in the frame; the whole frame's search only adds faces that
     overlap none of them."""
     active = tracker.active_boxes
-    near = finder.find_faces(image, near=active) if active else []
+    near = finder.find_faces(image, near=active, eyes=eyes) if active else []
     since = searched.get(key, REDETECT_EVERY)
     if since < REDETECT_EVERY and len(near) >= len(active):
         searched[key] = since + 1
@@ -267,7 +267,7 @@ def find_faces(finder, image, tracker, searched: dict, key) -> list:
 
     new = [
         face
-        for face in finder.find_faces(image)
+        for face in finder.find_faces(image, eyes=eyes)
         if all(box_iou(face.box, other.box) < 0.3 for other in near)
     ]
     return sorted([*near, *new], key=lambda face: face.box[0])

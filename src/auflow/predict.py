@@ -72,25 +72,35 @@ def check_extractor(manifest: dict, path) -> object:
 
 
 def find_static_model(model_dir: str | Path, static_model: str | Path | None = None):
-    """The model for single frames and short tracks that goes with ``model_dir``.
+    """The folder of the model for single frames and short tracks that goes with ``model_dir``.
 
-    A model without person normalisation is its own static model. Otherwise ``static_model``
-    when given, else the pipeline's ``<model>_static`` folder beside ``model_dir`` (saved with
-    ``models.static``); None when there is none.
+    ``static_model`` when given, else the pipeline's ``<model>_static`` folder beside
+    ``model_dir`` (saved with ``models.static``); None when there is none. Its manifest is
+    checked here (no person normalisation, the same features); the model itself is loaded only
+    if a track needs it (a crop folder's scoring then costs one model's loading, not two).
     """
+    from auflow.models.saved import read_manifest
+
     model_dir = Path(model_dir)
     if static_model is None:
         candidate = model_dir.with_name(model_dir.name + STATIC_SUFFIX)
         if not (candidate / "manifest.json").is_file():
             return None
         static_model = candidate
-    saved = load_model(static_model)
-    if saved.manifest["normalise"] != "none":
+    manifest = read_manifest(static_model)
+    if manifest.get("normalise") != "none":
         raise ModelError(
             f"{static_model}: a static model must not normalise by the person (its manifest "
-            f"says normalise={saved.manifest['normalise']!r})"
+            f"says normalise={manifest.get('normalise')!r})"
         )
-    return saved
+    if manifest.get("feature_names") != read_manifest(model_dir)["feature_names"] or (
+        manifest.get("face_size") != read_manifest(model_dir)["face_size"]
+    ):
+        raise ModelError(
+            f"{static_model}: made from other features or another face size than {model_dir}; "
+            "name the static model fitted beside it with --static-model"
+        )
+    return Path(static_model)
 
 
 def predict_inputs(
@@ -141,9 +151,8 @@ def predict_inputs(
     dynamic = load_model(model_dir)
     manifest = dynamic.manifest
     extractor = check_extractor(manifest, Path(model_dir))
-    static = (
-        dynamic if manifest["normalise"] == "none" else find_static_model(model_dir, static_model)
-    )
+    one_model = manifest["normalise"] == "none"  # the model is its own static model
+    static = model_dir if one_model else find_static_model(model_dir, static_model)
     if model_kind == "static" and static is None:
         raise ModelError(
             f"{model_dir}: no static model beside it ({Path(model_dir).name}{STATIC_SUFFIX}); run "
@@ -217,19 +226,18 @@ def predict_inputs(
     table = pd.DataFrame(rows, columns=[*ID_COLUMNS, *FACE_COLUMNS])
     table["face_id"] = table["face_id"].astype("Int32")
     found = table["face_detected"].to_numpy() == 1
-    kinds = choose_models(
-        table, model_kind, static is dynamic, static is not None, min_dynamic_frames
-    )
+    kinds = choose_models(table, model_kind, one_model, static is not None, min_dynamic_frames)
     _warn_short_dynamic(table, kinds, static is not None, min_dynamic_frames, model_dir)
     table["model"] = pd.Series(kinds, index=table.index, dtype="object")
     au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
     if found.any():
         features = np.empty((len(table), len(manifest["feature_names"])), np.float32)
         features[found] = np.concatenate(feature_rows)
-        for kind, saved in (("dynamic", dynamic), ("static", static)):
+        for kind in ("dynamic", "static"):
             chosen = table.index[(table["model"] == kind).to_numpy()]
             if len(chosen) == 0:
                 continue
+            saved = dynamic if kind == "dynamic" or one_model else load_model(static)
             # each track whole and in frame order: its median and smoothing are its own
             part = table.loc[chosen].sort_values(["input", "face_id", "frame"], kind="stable")
             tracks = part["input"].astype(str) + "\0" + part["face_id"].astype(str)

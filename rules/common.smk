@@ -75,6 +75,19 @@ for classifier_name, section in config["classifiers"].items():
             "settings": SETTINGS,
             "model_file": spec_of(classifier_name).model_file,
         }
+# Static variants (issue #24): a model normalised by each subject's median cannot score a
+# photograph (its one frame minus its own median is zero) nor a short track. Each per-frame model
+# so normalised is also run without normalisation, as <model>_static, evaluated and saved like
+# every model, so auflow predict can score single frames and the summary says what that is worth.
+if config["models"]["static"]:
+    for model_name, model in list(MODELS.items()):
+        sequence = spec_of(model["classifier"]).sequence
+        if model["settings"].normalise != "none" and not sequence:
+            MODELS[f"{model_name}_static"] = {
+                **model,
+                "settings": model["settings"].replace(normalise="none"),
+                "static_of": model_name,
+            }
 for model in MODELS.values():
     model["stacks_on"] = stacks_on(model["classifier"], model["params"])
 # Models whose per-frame scores another model stacks on: their jobs write stack tables too.
@@ -194,7 +207,11 @@ def evaluated(kind):
     if COMPARE:
         # Not the LSTM: a random frame split leaves it windows of isolated frames, which says
         # nothing about the sequence model the honest split scored.
-        compared = [model for model in MODELS if not is_sequence_model(model)]
+        compared = [
+            model
+            for model in MODELS
+            if not is_sequence_model(model) and "static_of" not in MODELS[model]
+        ]
         files += split_outputs(kind, COMPARED_SPLIT, compared)
     return files
 

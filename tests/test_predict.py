@@ -80,10 +80,11 @@ def test_a_video_gives_one_row_per_frame_and_a_blank_frame_has_no_face(pipeline_
     assert np.all(np.diff(table["timestamp"]) > 0)
     blank = table.iloc[3]
     assert blank["face_detected"] == 0 and pd.isna(blank["AU12_p"]) and pd.isna(blank["AU12_c"])
-    assert list(table.columns[:9]) == [
+    assert list(table.columns[:10]) == [
         "input",
         "frame",
         "timestamp",
+        "face_id",
         "face_detected",
         "face_x",
         "face_y",
@@ -159,6 +160,200 @@ def test_refusals_name_what_is_wrong(pipeline_run, tmp_path):
         result.stderr
     )
     assert not out.exists()
+
+
+def film(path: Path, faces: list[np.ndarray], **placement) -> Path:
+    """One PNG of demo faces filmed in a 640x480 frame (several: side by side)."""
+    from auflow.demo import compose_faces, film_face
+
+    if len(faces) == 1:
+        frame = film_face(faces[0], **placement)
+    else:
+        frame, _ = compose_faces(faces, **placement)
+    cv2.imwrite(str(path), frame)
+    return path
+
+
+def demo_face(pipeline_run, subject: str, frame: int = 1) -> np.ndarray:
+    path = pipeline_run / f"data/croppedImg/{subject}/{frame}.png"
+    return cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
+
+
+def test_two_photographs_of_different_faces_get_different_scores_from_the_static_model(
+    pipeline_run, tmp_path
+):
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    photos = [film(tmp_path / f"{s}.png", [demo_face(pipeline_run, s)]) for s in ("SN001", "SN002")]
+    out = tmp_path / "photos.csv"
+    auflow("predict", "--model", model, "--input", *photos, "--out", out, "--quiet")
+    table = pd.read_csv(out)
+    assert len(table) == 2 and (table["face_detected"] == 1).all()
+    assert (table["model"] == "static").all() and (table["face_id"] == 0).all()
+    scores = table[[f"{au}_p" for au in AUS]].to_numpy()
+    assert np.isfinite(scores).all()
+    assert np.abs(scores[0] - scores[1]).max() > 1e-3
+    # forced, the dynamic model gives both the same constant, and says why
+    result = auflow(
+        "predict", "--model", model, "--input", *photos, "--out", out, "--model-kind", "dynamic"
+    )
+    forced = pd.read_csv(out)
+    assert (forced["model"] == "dynamic").all()
+    np.testing.assert_allclose(forced.loc[0, "AU01_p"], forced.loc[1, "AU01_p"])
+    assert "shorter than 30 frames" in result.stderr and "minus itself is zero" in result.stderr
+
+
+def test_a_frame_of_five_faces_gives_five_rows_with_five_face_ids(pipeline_run, tmp_path):
+    from auflow.demo import generate_demo_dataset
+
+    subjects = generate_demo_dataset(tmp_path / "five", n_subjects=5, n_frames=1, size=96)
+    faces = [
+        cv2.imread(str(tmp_path / "five/croppedImg" / s / "1.png"), cv2.IMREAD_GRAYSCALE)
+        for s in subjects
+    ]
+    photo = film(tmp_path / "group.png", faces)
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    out = tmp_path / "group.csv"
+    auflow("predict", "--model", model, "--input", photo, "--out", out, "--quiet")
+    table = pd.read_csv(out)
+    assert len(table) == 5 and (table["frame"] == 1).all()
+    assert sorted(table["face_id"]) == [0, 1, 2, 3, 4]
+    assert (table["face_detected"] == 1).all() and (table["model"] == "static").all()
+    assert table[[f"{au}_p" for au in AUS]].notna().all().all()
+    assert len(table[[f"{au}_p" for au in AUS]].round(6).drop_duplicates()) == 5
+
+
+def test_two_subjects_side_by_side_keep_their_own_tracks_and_medians(pipeline_run, tmp_path):
+    from auflow.demo import film_face
+    from auflow.io.images import list_frames
+
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    left = list_frames(pipeline_run / "data/croppedImg/SN001")
+    right = list_frames(pipeline_run / "data/croppedImg/SN002")
+    both, alone = [], []
+    for (_, a), (_, b) in zip(left, right, strict=True):
+        face_a = cv2.imread(str(a), cv2.IMREAD_GRAYSCALE)
+        face_b = cv2.imread(str(b), cv2.IMREAD_GRAYSCALE)
+        frame = film_face(face_a, face_px=200, centre=(160, 240))
+        alone.append(frame.copy())
+        frame[:, 320:] = film_face(face_b, face_px=200, centre=(480, 240))[:, 320:]
+        both.append(frame)
+    # image folders, not videos: OpenCV's Motion-JPEG encoder does not code the left half of a
+    # frame alike when the right half differs, and the point is that nothing else differs
+    for name, frames in (("both", both), ("alone", alone)):
+        (tmp_path / name).mkdir()
+        for number, frame in enumerate(frames, start=1):
+            cv2.imwrite(str(tmp_path / name / f"{number}.png"), frame)
+        auflow(
+            "predict",
+            "--model",
+            model,
+            "--input",
+            tmp_path / name,
+            "--out",
+            tmp_path / f"{name}.csv",
+            "--quiet",
+        )
+    both, alone = pd.read_csv(tmp_path / "both.csv"), pd.read_csv(tmp_path / "alone.csv")
+    assert len(both) == 2 * len(left) and sorted(both["face_id"].unique()) == [0, 1]
+    for face_id, side in ((0, both["face_x"] < 320), (1, both["face_x"] >= 320)):
+        assert (both.loc[side, "face_id"] == face_id).all()
+        assert (both.loc[side, "model"] == "dynamic").all()
+    # the left person's scores do not depend on who sits beside them: their median is their own
+    mine = both[both["face_id"] == 0].reset_index(drop=True)
+    for au in AUS:
+        np.testing.assert_allclose(mine[f"{au}_p"], alone[f"{au}_p"], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "placement",
+    [
+        {},
+        {"centre": (400, 300)},
+        {"face_px": 160},
+        {"face_px": 240},
+        {"angle": 15},
+        {"angle": -15},
+    ],
+    ids=["upright", "shifted", "scaled-20%", "scaled+20%", "rotated+15", "rotated-15"],
+)
+def test_filmed_faces_score_like_their_crops(pipeline_run, tmp_path, placement):
+    # Issue #24 asks for a mean per-AU score correlation >= 0.8 and occurrence agreement >= 0.9
+    # for every AU; not reached. Measured with the default crop (--align box: the detector's
+    # box held still while the face stays put), mean correlation / worst AU's agreement: on
+    # this tiny model 0.45-0.55 / 0.73-0.83 upright, shifted and scaled, 0.26-0.30 / 0.38-0.53
+    # rotated; on make demo's gabor_energy model (SN002) 0.16-0.50 / 0.51-0.75 (each frame's own
+    # box, as before: 0.10-0.22). Held here with margin, so a regression shows.
+    from auflow.demo import write_demo_video
+
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    images = pipeline_run / "data/croppedImg/SN001"
+    video = tmp_path / "filmed.avi"
+    write_demo_video(images, video, **placement)
+    auflow("predict", "--model", model, "--input", images, "--out", tmp_path / "c.csv", "--quiet")
+    auflow("predict", "--model", model, "--input", video, "--out", tmp_path / "v.csv", "--quiet")
+    crops, filmed = pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "v.csv")
+    assert len(filmed) == len(crops) and (filmed["face_detected"] == 1).all()
+    assert (filmed["face_id"] == 0).all()
+    correlations = [
+        np.corrcoef(crops[f"{au}_p"], filmed[f"{au}_p"])[0, 1]
+        for au in AUS
+        if crops[f"{au}_p"].std() > 0
+    ]
+    agreement = [(crops[f"{au}_c"] == filmed[f"{au}_c"]).mean() for au in AUS]
+    print(placement, "correlation", np.mean(correlations), "agreement", min(agreement))
+    rotated = "angle" in placement
+    assert np.mean(correlations) > (0.15 if rotated else 0.35)
+    assert min(agreement) >= (0.3 if rotated else 0.65)
+
+
+def test_no_face_a_face_at_the_edge_and_a_too_small_face_each_give_a_row(pipeline_run, tmp_path):
+    from auflow.demo import film_face
+
+    face = demo_face(pipeline_run, "SN001")
+    blank = np.full((480, 640), 110, np.uint8)
+    frames = {
+        "blank": blank,
+        "edge": film_face(face, face_px=200, centre=(90, 240)),  # a tenth of it outside
+        "small": film_face(face, face_px=40),
+    }
+    for name, frame in frames.items():
+        cv2.imwrite(str(tmp_path / f"{name}.png"), frame)
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    out = tmp_path / "edges.csv"
+    inputs = [tmp_path / f"{name}.png" for name in frames]
+    auflow("predict", "--model", model, "--input", *inputs, "--out", out, "--min-face", 48)
+    table = pd.read_csv(out).set_index("input")
+    assert len(table) == 3
+    assert table.loc[str(tmp_path / "blank.png"), "face_detected"] == 0
+    assert table.loc[str(tmp_path / "small.png"), "face_detected"] == 0
+    edge = table.loc[str(tmp_path / "edge.png")]
+    assert edge["face_detected"] == 1 and np.isfinite(edge["AU01_p"])
+    assert edge["face_x"] >= 0 and pd.isna(table.loc[str(tmp_path / "blank.png"), "AU01_p"])
+
+
+def test_openface_format_has_openfaces_columns(pipeline_run, tmp_path):
+    model = pipeline_run / f"results/models/{EXTRACTOR}/svm_linear"
+    photo = film(tmp_path / "one.png", [demo_face(pipeline_run, "SN003")])
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((480, 640), 110, np.uint8))
+    out = tmp_path / "openface.csv"
+    auflow(
+        "predict",
+        "--model",
+        model,
+        "--input",
+        photo,
+        blank,
+        "--out",
+        out,
+        "--format",
+        "openface",
+        "--quiet",
+    )
+    table = pd.read_csv(out)
+    assert list(table.columns[:5]) == ["frame", "face_id", "timestamp", "confidence", "success"]
+    assert list(table.columns[5:-1]) == [f"{au}_c" for au in AUS]  # an occurrence model: no _r
+    assert table["success"].tolist() == [1, 0] and table["face_id"].tolist() == [0, 0]
 
 
 @pytest.fixture(autouse=True)

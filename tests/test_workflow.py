@@ -326,9 +326,12 @@ def test_new_classifier_params_rerun_only_that_classifier(pipeline_run, tmp_path
     # each fold of both splits of the leakage comparison, and the model fitted on every subject
     assert counts.pop("classify_knn") == 2 * folds
     assert counts.pop("fit_final_knn") == 1
+    # and its static variant (models.static), on the configured split only
+    assert counts.pop("classify_knn_static") == folds
+    assert counts.pop("fit_final_knn_static") == 1
     assert set(counts) <= WHOLE_RUN_RULES
     scheduled = re.findall(r"output: (results/(?:predictions|models)/\S+)", result.stdout)
-    assert scheduled and all("/knn/" in path for path in scheduled)
+    assert scheduled and all(re.search("/knn(_static)?/", path) for path in scheduled)
 
 
 def test_workflow_lint_is_clean(pipeline_run):

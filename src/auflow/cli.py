@@ -43,20 +43,40 @@ DEMO_DEFAULTS = {"subjects": 6, "frames": 120, "size": 96, "seed": 0}
 def _demo_video(args: argparse.Namespace) -> int:
     from auflow.demo import write_demo_video
 
-    count = write_demo_video(args.subject_dir, args.out)
+    dx, dy = args.shift
+    size = args.face_px
+    centre = ((640 - size) // 2 + size / 2 + dx, (480 - size) // 3 + size / 2 + dy)
+    count = write_demo_video(
+        args.subject_dir, args.out, face_px=size, angle=args.angle, centre=centre
+    )
     print(f"wrote {count} frames to {args.out}")
     return 0
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from auflow.predict import predict_inputs, write_predictions
+    from auflow.predict import predict_inputs, to_openface, write_predictions
 
-    table = predict_inputs(args.model, args.input, args.detect, progress=not args.quiet)
-    write_predictions(table, args.out)
+    table = predict_inputs(
+        args.model,
+        args.input,
+        args.detect,
+        progress=not args.quiet,
+        min_face=args.min_face,
+        model_kind=args.model_kind,
+        static_model=args.static_model,
+        min_dynamic_frames=args.min_dynamic_frames,
+        align=args.align,
+    )
     rate = table.attrs["frames_per_second"]
     faces = int(table["face_detected"].sum())
+    frames = table[["input", "frame"]].drop_duplicates().shape[0]
+    with_face = table.loc[table["face_detected"] == 1, ["input", "frame"]].drop_duplicates()
+    if args.format == "openface":
+        table = to_openface(table)
+    write_predictions(table, args.out)
     print(
-        f"wrote {len(table)} frames ({faces} with a face) to {args.out} at {rate:.0f} frames/s",
+        f"wrote {frames} frames ({len(with_face)} with a face; {faces} faces) to {args.out} at "
+        f"{rate:.0f} frames/s",
         file=sys.stderr,
     )
     return 0
@@ -85,6 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     video.add_argument("subject_dir", help="a subject's image folder, e.g. .../croppedImg/SN001")
     video.add_argument("out", help="the video to write (.avi)")
+    video.add_argument(
+        "--face-px", type=int, default=200, help="side of the filmed face (default 200)"
+    )
+    video.add_argument(
+        "--angle", type=float, default=0.0, help="rotate the face by this many degrees"
+    )
+    video.add_argument(
+        "--shift",
+        type=int,
+        nargs=2,
+        default=(0, 0),
+        metavar=("DX", "DY"),
+        help="move the face this many pixels right and down from its place",
+    )
     video.set_defaults(run=_demo_video)
     predict = commands.add_parser(
         "predict",
@@ -103,6 +137,44 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="find and crop the face: auto (square frames are taken as crops, others detected), "
         "always, or never (the whole frame is the face)",
+    )
+    predict.add_argument(
+        "--min-face",
+        type=int,
+        default=48,
+        help="smallest face to find, in frame pixels (default 48; at least 24)",
+    )
+    predict.add_argument(
+        "--model-kind",
+        choices=["auto", "static", "dynamic"],
+        default="auto",
+        help="auto (default): face tracks shorter than --min-dynamic-frames (photographs, short "
+        "clips) get the static model (<model>_static, no person normalisation), longer ones the "
+        "dynamic model; static or dynamic force one",
+    )
+    predict.add_argument(
+        "--static-model", help="the static model's folder, if not <model>_static beside --model"
+    )
+    predict.add_argument(
+        "--min-dynamic-frames",
+        type=int,
+        default=None,
+        help="frames a face track needs for the dynamic model under --model-kind auto",
+    )
+    predict.add_argument(
+        "--align",
+        choices=["box", "eyes", "none"],
+        default="box",
+        help="how a detected face is cropped: box (default) the detector's box, held still while "
+        "the face stays put; eyes: rotated and scaled so OpenCV's eye cascade's eye centres fall "
+        "on the canonical frame's, held still likewise; none: each frame's own box",
+    )
+    predict.add_argument(
+        "--format",
+        choices=["auflow", "openface"],
+        default="auflow",
+        help="auflow (default) columns, or OpenFace's: frame, face_id, timestamp, confidence, "
+        "success, AUxx_r, AUxx_c",
     )
     predict.add_argument("--quiet", action="store_true", help="no progress bar")
     predict.set_defaults(run=_predict)

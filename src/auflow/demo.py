@@ -886,6 +886,53 @@ def generate_demo_dataset(
     return [generate_subject(out, i, n_frames, size, seed) for i in range(1, n_subjects + 1)]
 
 
+def film_face(
+    face: np.ndarray,
+    frame_size: tuple[int, int] = (640, 480),
+    face_px: int = 200,
+    centre: tuple[float, float] | None = None,
+    angle: float = 0.0,
+    rng: np.random.Generator | None = None,
+) -> np.ndarray:
+    """A face crop as a camera would film it: scaled to ``face_px``, rotated by ``angle`` degrees
+    (counter-clockwise, about its centre) and placed with its centre at ``centre`` in a noisy
+    grey frame.
+
+    Parameters
+    ----------
+    face : (h, w) uint8 grey face crop.
+    frame_size : (width, height) of the frame.
+    centre : (x, y) of the face's centre in the frame; default the upright demo video's place
+        (horizontally centred, its top a third of the way down the free space).
+    rng : the noise's generator.
+
+    Returns
+    -------
+    (height, width) uint8.
+    """
+    width, height = frame_size
+    rng = np.random.default_rng(0) if rng is None else rng
+    if centre is None:
+        centre = ((width - face_px) // 2 + face_px / 2, (height - face_px) // 3 + face_px / 2)
+    frame = np.clip(rng.normal(110, 12, (height, width)), 0, 255).astype(np.uint8)
+    big = cv2.resize(face, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
+    left, top = centre[0] - face_px / 2, centre[1] - face_px / 2
+    if angle == 0 and float(left).is_integer() and float(top).is_integer():
+        left, top = int(left), int(top)
+        if 0 <= left <= width - face_px and 0 <= top <= height - face_px:
+            frame[top : top + face_px, left : left + face_px] = big
+            return frame
+    # the face and a mask of where it is, warped together onto the frame
+    matrix = cv2.getRotationMatrix2D((face_px / 2, face_px / 2), angle, 1.0)
+    matrix[:, 2] += (centre[0] - face_px / 2, centre[1] - face_px / 2)
+    warped = cv2.warpAffine(big, matrix, (width, height), flags=cv2.INTER_LINEAR)
+    mask = cv2.warpAffine(
+        np.full((face_px, face_px), 255, np.uint8), matrix, (width, height), flags=cv2.INTER_LINEAR
+    )
+    alpha = mask.astype(np.float32) / 255
+    return np.round(warped * alpha + frame * (1 - alpha)).astype(np.uint8)
+
+
 def write_demo_video(
     subject_dir: str | Path,
     out: str | Path,
@@ -893,10 +940,13 @@ def write_demo_video(
     frame_size: tuple[int, int] = (640, 480),
     face_px: int = 200,
     seed: int = 0,
+    angle: float = 0.0,
+    centre: tuple[float, float] | None = None,
 ) -> int:
     """A video of a subject's faces as a camera would film them: each frame of ``subject_dir``
-    (in frame order) scaled to ``face_px`` and placed in a larger, noisy grey frame, for trying
-    ``auflow predict`` with face detection on video.
+    (in frame order) scaled to ``face_px``, rotated by ``angle`` degrees and placed (centred at
+    ``centre``, see :func:`film_face`) in a larger, noisy grey frame, for trying ``auflow
+    predict`` with face detection on video.
 
     Returns
     -------
@@ -919,16 +969,53 @@ def write_demo_video(
     if not writer.isOpened():
         raise ValueError(f"{out}: OpenCV cannot write a Motion-JPEG AVI here")
     rng = np.random.default_rng(seed)
-    left, top = (width - face_px) // 2, (height - face_px) // 3
     try:
         for _, path in frames:
             face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            frame = np.clip(rng.normal(110, 12, (height, width)), 0, 255).astype(np.uint8)
-            frame[top : top + face_px, left : left + face_px] = cv2.resize(
-                face, (face_px, face_px), interpolation=cv2.INTER_CUBIC
-            )
+            frame = film_face(face, frame_size, face_px, centre, angle, rng)
             writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     finally:
         writer.release()
     tmp.replace(out)
     return len(frames)
+
+
+def compose_faces(
+    faces: list[np.ndarray],
+    frame_size: tuple[int, int] = (640, 480),
+    face_px: int = 140,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, list[tuple[int, int, int, int]]]:
+    """Several face crops filmed side by side in one noisy grey frame (a group photograph).
+
+    Faces fill a grid of up to three columns, row after row, each centred in its cell.
+
+    Parameters
+    ----------
+    faces : (h, w) uint8 grey face crops.
+    frame_size : (width, height).
+    face_px : side of each face in the frame.
+
+    Returns
+    -------
+    (frame, boxes): (height, width) uint8, and each face's (x, y, w, h) in the frame, in the
+    order given.
+    """
+    width, height = frame_size
+    columns = min(3, len(faces))
+    rows = -(-len(faces) // columns)
+    cell_w, cell_h = width // columns, height // rows
+    if face_px > min(cell_w, cell_h):
+        raise ValueError(f"{len(faces)} faces of {face_px} px do not fit in {width}x{height}")
+    rng = np.random.default_rng(0) if rng is None else rng
+    frame = np.clip(rng.normal(110, 12, (height, width)), 0, 255).astype(np.uint8)
+    boxes = []
+    for index, face in enumerate(faces):
+        row, column = divmod(index, columns)
+        left = column * cell_w + (cell_w - face_px) // 2
+        top = row * cell_h + (cell_h - face_px) // 2
+        frame[top : top + face_px, left : left + face_px] = cv2.resize(
+            face, (face_px, face_px), interpolation=cv2.INTER_CUBIC
+        )
+        boxes.append((left, top, face_px, face_px))
+    return frame, boxes

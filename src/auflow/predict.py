@@ -1,19 +1,27 @@
 """``auflow predict``: a saved detector applied to new faces, written as OpenFace-style rows.
 
-Frames come from image folders, single images or videos (:mod:`auflow.io.media`); each is turned
-into the face the model was trained on (:class:`auflow.features.face.FaceFinder`), described by
-the model's extractor at the model's face size, and scored. One row per decodable frame::
+Frames come from image folders, single images or videos (:mod:`auflow.io.media`). A frame that
+is a face crop (``--detect never``, or a roughly square frame under ``auto``) is one face, as in
+the pipeline. In any other frame every face of at least ``min_face`` pixels is found
+(:meth:`auflow.features.face.FaceFinder.find_faces`), followed from frame to frame within its
+input (:class:`auflow.features.track.FaceTracker`: a ``face_id`` per track), cropped by a
+geometry held still while the face stays put (``align``), described by the model's extractor
+at the model's face size, and scored. One row per face per decodable frame::
 
-    input, frame, timestamp, face_detected, face_x, face_y, face_w, face_h, confidence,
-    AU01_p, AU01_c, [AU01_r,] AU02_p, ...
+    input, frame, timestamp, face_id, face_detected, face_x, face_y, face_w, face_h,
+    confidence, model, AU01_p, AU01_c, [AU01_r,] AU02_p, ...
 
 ``AU01_p`` is the detector's score (a probability where the model gives one), ``AU01_c`` the
 occurrence at the model's saved threshold, ``AU01_r`` the predicted intensity for intensity
-models. A frame without a face has ``face_detected=0`` and empty AU columns.
+models. A frame without a face keeps one row with ``face_detected=0``, no ``face_id`` and
+empty AU columns.
 
-A model trained with ``subject_median`` normalisation subtracts the median feature vector of
-each input's own face frames, as the pipeline does per subject: an input is read whole before
-its first row can be scored, and a short input gives a poorer median.
+Static and dynamic models: a model trained with ``subject_median`` normalisation (dynamic)
+subtracts the median feature vector of each face track's own frames, as the pipeline does per
+subject, so a track is read whole before it is scored, and one frame minus its own median is
+zero. Tracks shorter than :data:`MIN_DYNAMIC_FRAMES` (photographs, short clips) are scored by
+the static model, the same model fitted without normalisation (``<model>_static``, saved by the
+pipeline with ``models.static``). The ``model`` column says which scored each row.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +38,19 @@ import pandas as pd
 from auflow.io.atomic import replaced_atomically
 from auflow.models.saved import ModelError, load_model
 
-ID_COLUMNS = ["input", "frame", "timestamp"]
+ID_COLUMNS = ["input", "frame", "timestamp", "face_id"]
 FACE_COLUMNS = ["face_detected", "face_x", "face_y", "face_w", "face_h", "confidence"]
+MODEL_KINDS = ("auto", "static", "dynamic")
+ALIGN_MODES = ("box", "eyes", "none")
+STATIC_SUFFIX = "_static"
+# A face track shorter than this is scored by the static model under --model-kind auto: its
+# median is too unsteady to stand for the person. Measured on make demo's svm_linear pair
+# (crops cut into clips of n frames, F1 mean over AUs): dynamic 0.00 / 0.37 / 0.72 / 0.80 at
+# n = 1 / 10 / 20 / 30 frames, static 0.74 at any n; the dynamic model wins from about 25.
+MIN_DYNAMIC_FRAMES = 30
+# Frames between searches of the whole frame for new faces; in between, each followed face is
+# looked for only around its last place (a fifth of the time for one face in 640x480).
+REDETECT_EVERY = 5
 
 
 def check_extractor(manifest: dict, path) -> object:
@@ -51,85 +71,271 @@ def check_extractor(manifest: dict, path) -> object:
     return extractor
 
 
+def find_static_model(model_dir: str | Path, static_model: str | Path | None = None):
+    """The folder of the model for single frames and short tracks that goes with ``model_dir``.
+
+    ``static_model`` when given, else the pipeline's ``<model>_static`` folder beside
+    ``model_dir`` (saved with ``models.static``); None when there is none. Its manifest is
+    checked here (no person normalisation, the same features); the model itself is loaded only
+    if a track needs it (a crop folder's scoring then costs one model's loading, not two).
+    """
+    from auflow.models.saved import read_manifest
+
+    model_dir = Path(model_dir)
+    if static_model is None:
+        candidate = model_dir.with_name(model_dir.name + STATIC_SUFFIX)
+        if not (candidate / "manifest.json").is_file():
+            return None
+        static_model = candidate
+    manifest = read_manifest(static_model)
+    if manifest.get("normalise") != "none":
+        raise ModelError(
+            f"{static_model}: a static model must not normalise by the person (its manifest "
+            f"says normalise={manifest.get('normalise')!r})"
+        )
+    if manifest.get("feature_names") != read_manifest(model_dir)["feature_names"] or (
+        manifest.get("face_size") != read_manifest(model_dir)["face_size"]
+    ):
+        raise ModelError(
+            f"{static_model}: made from other features or another face size than {model_dir}; "
+            "name the static model fitted beside it with --static-model"
+        )
+    return Path(static_model)
+
+
 def predict_inputs(
     model_dir: str | Path,
     inputs: list[str],
     detect: str = "auto",
     batch_size: int = 256,
     progress: bool = True,
+    *,
+    min_face: int = 48,
+    model_kind: str = "auto",
+    static_model: str | Path | None = None,
+    min_dynamic_frames: int | None = None,
+    align: str = "box",
 ) -> pd.DataFrame:
-    """Score every frame of ``inputs`` with the saved model in ``model_dir``.
+    """Score every face of every frame of ``inputs`` with the saved model in ``model_dir``.
+
+    Parameters
+    ----------
+    detect : ``auto``, ``always`` or ``never`` (:class:`auflow.features.face.FaceFinder`).
+    min_face : smallest face looked for, in frame pixels.
+    model_kind : ``auto`` scores a face track of fewer than ``min_dynamic_frames`` frames with
+        the static model and longer ones with the dynamic model (``model_dir``); ``static`` or
+        ``dynamic`` force one (the dynamic model on a short track is warned about).
+    static_model : the static model's folder, if not ``<model_dir>_static``.
+    align : how a detected face is cropped: ``box`` (default), the detector's box held still
+        while the face stays put (:class:`auflow.features.track.FaceTracker`); ``eyes``, rotated,
+        scaled and moved so that the eye cascade's eye centres fall on the canonical frame's,
+        held still likewise; ``none``, each frame's own box (auflow 0.x's crop).
 
     Returns
     -------
-    One row per decodable frame, columns as in the module docstring, inputs in the order given
-    and frames in frame order.
+    One row per face per decodable frame (one row with ``face_detected=0`` for a frame without
+    a face), columns as in the module docstring, inputs in the order given and frames in frame
+    order, the faces of a frame left to right.
     """
-    from auflow.features.face import FaceFinder
+    from auflow.features.face import FaceFinder, align_face, box_eyes, crop_box, is_square
+
+    if align not in ALIGN_MODES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
+    from auflow.features.track import FaceTracker
     from auflow.io.media import iter_frames, open_inputs
 
-    saved = load_model(model_dir)
-    manifest = saved.manifest
+    if min_dynamic_frames is None:
+        min_dynamic_frames = MIN_DYNAMIC_FRAMES
+    if model_kind not in MODEL_KINDS:
+        raise ValueError(f"model_kind must be one of {', '.join(MODEL_KINDS)}, got {model_kind!r}")
+    dynamic = load_model(model_dir)
+    manifest = dynamic.manifest
     extractor = check_extractor(manifest, Path(model_dir))
+    one_model = manifest["normalise"] == "none"  # the model is its own static model
+    static = model_dir if one_model else find_static_model(model_dir, static_model)
+    if model_kind == "static" and static is None:
+        raise ModelError(
+            f"{model_dir}: no static model beside it ({Path(model_dir).name}{STATIC_SUFFIX}); run "
+            "the pipeline with models.static: true, or name one with --static-model"
+        )
     opened = open_inputs(inputs)
-    finder = FaceFinder(detect=detect, face_size=manifest["face_size"])
+    face_size = manifest["face_size"]
+    finder = FaceFinder(detect=detect, face_size=face_size, min_face=min_face)
     rows, faces, feature_rows = [], [], []
     expected = sum(media.expected_frames for media in opened) or None
     bar = _progress(expected, progress)
     started = time.perf_counter()
+    trackers: dict[str, FaceTracker] = {}
+    searched: dict[str, int] = {}  # frames since the whole frame was searched, per input
 
     def describe(batch):
         stacked = np.stack(batch).astype(np.float32)
         feature_rows.append(extractor.transform(stacked))
 
+    def keep(face):
+        nonlocal faces
+        faces.append(face)
+        if len(faces) == batch_size:
+            describe(faces)
+            faces = []
+
+    def geometry(face, shape):
+        """Where the crop puts the eyes: the box's canonical eyes, turned by the eye line's
+        angle when the eye cascade found both eyes and ``align`` is ``eyes``."""
+        eyes = box_eyes(face.box, shape, finder.margin)
+        if align != "eyes" or not face.eyes_found:
+            return eyes
+        lx, ly, rx, ry = face.eyes
+        angle = math.atan2(ry - ly, rx - lx)
+        centre = (eyes[:2] + eyes[2:]) / 2
+        half = (eyes[2:] - eyes[:2]) / 2
+        turn = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+        half = turn @ half
+        return np.concatenate([centre - half, centre + half])
+
     for item in iter_frames(opened):
-        crop = finder(item.image)
-        rows.append(
-            {
-                "input": item.input,
-                "frame": item.frame,
-                "timestamp": item.timestamp,
-                "face_detected": crop.face_detected,
-                "face_x": crop.face_x,
-                "face_y": crop.face_y,
-                "face_w": crop.face_w,
-                "face_h": crop.face_h,
-                "confidence": crop.confidence,
-            }
-        )
-        if crop.face is not None:
-            faces.append(crop.face)
-            if len(faces) == batch_size:
-                describe(faces)
-                faces = []
+        ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
+        image = item.image
+        if detect == "never" or (detect == "auto" and is_square(image.shape)):
+            crop = finder(image)  # the whole frame is the face, as the pipeline's crops
+            h, w = image.shape
+            rows.append({**ids, "face_id": 0, "face_detected": 1, "face_x": 0, "face_y": 0})
+            rows[-1].update({"face_w": w, "face_h": h, "confidence": math.nan})
+            keep(crop.face)
+        else:
+            tracker = trackers.setdefault(item.input, FaceTracker())
+            found = find_faces(finder, image, tracker, searched, item.input, align == "eyes")
+            if not found:
+                rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
+                rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
+            measured = [geometry(f, image.shape) for f in found]
+            face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
+            for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
+                x, y, side, _ = crop_box(face.box, image.shape, finder.margin)
+                rows.append({**ids, "face_id": face_id, "face_detected": 1, "face_x": x})
+                rows[-1].update({"face_y": y, "face_w": side, "face_h": side})
+                rows[-1]["confidence"] = face.confidence
+                if align == "none":
+                    keep(finder._resize(image[y : y + side, x : x + side]))
+                else:
+                    keep(align_face(image, steady, face_size))
         bar.update(1)
     if faces:
         describe(faces)
     bar.close()
     table = pd.DataFrame(rows, columns=[*ID_COLUMNS, *FACE_COLUMNS])
+    table["face_id"] = table["face_id"].astype("Int32")
     found = table["face_detected"].to_numpy() == 1
-    au_table = pd.DataFrame(index=table.index)
+    kinds = choose_models(table, model_kind, one_model, static is not None, min_dynamic_frames)
+    _warn_short_dynamic(table, kinds, static is not None, min_dynamic_frames, model_dir)
+    table["model"] = pd.Series(kinds, index=table.index, dtype="object")
+    au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
     if found.any():
-        features = np.concatenate(feature_rows)
-        scored = saved.predict_table(
-            features,
-            table.loc[found, "input"].to_numpy(),
-            table.loc[found, "frame"].to_numpy(np.int64),
-        )
-        for column in scored.columns:
-            values = np.full(len(table), np.nan)
-            values[found] = scored[column].to_numpy(np.float64)
-            au_table[column] = values
-    else:
-        for column in _au_columns(manifest):
-            au_table[column] = np.nan
+        features = np.empty((len(table), len(manifest["feature_names"])), np.float32)
+        features[found] = np.concatenate(feature_rows)
+        for kind in ("dynamic", "static"):
+            chosen = table.index[(table["model"] == kind).to_numpy()]
+            if len(chosen) == 0:
+                continue
+            saved = dynamic if kind == "dynamic" or one_model else load_model(static)
+            # each track whole and in frame order: its median and smoothing are its own
+            part = table.loc[chosen].sort_values(["input", "face_id", "frame"], kind="stable")
+            tracks = part["input"].astype(str) + "\0" + part["face_id"].astype(str)
+            scored = saved.predict_table(
+                features[part.index.to_numpy()],
+                tracks.to_numpy(),
+                part["frame"].to_numpy(np.int64),
+            )
+            for column in scored.columns:
+                au_table.loc[part.index, column] = scored[column].to_numpy(np.float64)
     for column in au_table.columns:
         if column.endswith("_c"):
             au_table[column] = au_table[column].astype("Int8")
     elapsed = time.perf_counter() - started
     table = pd.concat([table, au_table], axis=1)
-    table.attrs["frames_per_second"] = len(table) / elapsed if elapsed > 0 else math.inf
+    frames = len(table[["input", "frame"]].drop_duplicates())
+    table.attrs["frames_per_second"] = frames / elapsed if elapsed > 0 else math.inf
     return table
+
+
+def find_faces(finder, image, tracker, searched: dict, key, eyes: bool) -> list:
+    """This frame's faces: each followed face looked for around its last place, and the whole
+    frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
+    was lost). A followed face's box always comes from its own neighbourhood, so it does not
+    depend on the other faces in the frame; the whole frame's search only adds faces that
+    overlap none of them."""
+    active = tracker.active_boxes
+    near = finder.find_faces(image, near=active, eyes=eyes) if active else []
+    since = searched.get(key, REDETECT_EVERY)
+    if since < REDETECT_EVERY and len(near) >= len(active):
+        searched[key] = since + 1
+        return near
+    searched[key] = 1
+    from auflow.features.track import box_iou
+
+    new = [
+        face
+        for face in finder.find_faces(image, eyes=eyes)
+        if all(box_iou(face.box, other.box) < 0.3 for other in near)
+    ]
+    return sorted([*near, *new], key=lambda face: face.box[0])
+
+
+def choose_models(
+    table: pd.DataFrame,
+    model_kind: str,
+    one_model: bool,
+    has_static: bool,
+    min_dynamic_frames: int = MIN_DYNAMIC_FRAMES,
+) -> list:
+    """``"dynamic"`` or ``"static"`` for each row with a face (None without), per face track.
+
+    Parameters
+    ----------
+    table : rows with ``input``, ``face_id``, ``face_detected``.
+    one_model : the model does not normalise by the person: it is its own static model, and
+        every row is ``"static"``.
+    has_static : a static model is at hand; without one every face row is ``"dynamic"``.
+    """
+    found = table["face_detected"].to_numpy() == 1
+    keys = list(zip(table["input"], table["face_id"], strict=True))
+    lengths = table[found].groupby(["input", "face_id"]).size().to_dict()
+    kinds = [None] * len(table)
+    for position in np.flatnonzero(found):
+        if one_model:
+            kinds[position] = "static"
+            continue
+        short = lengths[keys[position]] < min_dynamic_frames
+        use_static = model_kind == "static" or (model_kind == "auto" and short)
+        kinds[position] = "static" if use_static and has_static else "dynamic"
+    return kinds
+
+
+def _warn_short_dynamic(table, kinds, has_static, min_dynamic_frames, model_dir) -> None:
+    """A UserWarning naming the short face tracks the dynamic model scored, and why it is poor."""
+    dynamic = np.array([kind == "dynamic" for kind in kinds], dtype=bool)
+    if not dynamic.any():
+        return
+    lengths = table[dynamic].groupby(["input", "face_id"]).size()
+    short = lengths[lengths < min_dynamic_frames]
+    if short.empty:
+        return
+    listed = ", ".join(f"{inp} face {fid} ({n} frames)" for (inp, fid), n in short.head(5).items())
+    reason = (
+        "forced with --model-kind dynamic"
+        if has_static
+        else f"no static model beside it ({Path(model_dir).name}{STATIC_SUFFIX}; run the pipeline "
+        "with models.static: true, or name one with --static-model)"
+    )
+    warnings.warn(
+        f"{model_dir}: {len(short)} face track(s) shorter than {min_dynamic_frames} frames scored "
+        f"by the dynamic model, {reason}: {listed}{', ...' if len(short) > 5 else ''}. That model "
+        "subtracts the median of the track's own frames, which a few frames do not give (a "
+        "single frame minus itself is zero: every score is the same constant); the static "
+        "model is made for them",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _au_columns(manifest: dict) -> list[str]:
@@ -151,6 +357,32 @@ def _progress(total, enabled):
     from tqdm import tqdm
 
     return tqdm(total=total, unit="frame", file=sys.stderr, leave=False, mininterval=1.0)
+
+
+def to_openface(table: pd.DataFrame) -> pd.DataFrame:
+    """The predictions in OpenFace 2.0's column names and order.
+
+    ``frame, face_id, timestamp, confidence, success``, then ``AUxx_r`` (intensity models only:
+    OpenFace's 0-5 intensity) and ``AUxx_c`` (0/1 occurrence), then ``input`` (OpenFace writes
+    one file per input; auflow one for all). A frame without a face has ``face_id`` 0,
+    ``success`` 0 and empty AU columns, as OpenFace writes it. ``AUxx_p`` (auflow's score) has
+    no OpenFace column and is left out.
+    """
+    au_r = [c for c in table.columns if c.startswith("AU") and c.endswith("_r")]
+    au_c = [c for c in table.columns if c.startswith("AU") and c.endswith("_c")]
+    out = pd.DataFrame(
+        {
+            "frame": table["frame"],
+            "face_id": table["face_id"].fillna(0).astype(np.int32),
+            "timestamp": table["timestamp"],
+            "confidence": table["confidence"],
+            "success": table["face_detected"].astype(np.int8),
+        }
+    )
+    for column in [*au_r, *au_c]:
+        out[column] = table[column]
+    out["input"] = table["input"]
+    return out
 
 
 def write_predictions(table: pd.DataFrame, out: str | Path) -> None:

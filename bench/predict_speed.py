@@ -1,0 +1,98 @@
+"""Frames per second of ``auflow predict`` on one core: detection, tracking, alignment, features
+and scoring, video decoding included.
+
+Three inputs made from a demo dataset's faces: a 640x480 video of one filmed face
+(``auflow demo-video``), a 640x480 video of five faces side by side in every frame
+(:func:`auflow.demo.compose_faces`), and every subject's crop folder (no detection). Targets
+(issue #24): at least 30, 15 and 1,000 frames/s.
+
+Run after ``make demo``::
+
+    .venv/bin/python bench/predict_speed.py --model results/models/gabor_energy/svm_linear \\
+        --demo resources/demo/croppedImg
+
+The machine's load average is printed beside the figures: on a shared machine they are
+indicative only.
+"""
+
+from __future__ import annotations
+
+import os
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMEXPR_NUM_THREADS"):
+    os.environ[_var] = "1"  # before numpy is imported: one core
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import warnings  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+
+from auflow.demo import compose_faces, write_demo_video  # noqa: E402
+from auflow.io.images import list_frames  # noqa: E402
+from auflow.predict import predict_inputs  # noqa: E402
+
+
+def five_face_video(demo: Path, out: Path, frames: int) -> None:
+    subjects = sorted(p for p in demo.iterdir() if p.is_dir())[:5]
+    lists = [list_frames(s) for s in subjects]
+    writer = cv2.VideoWriter(str(out), cv2.VideoWriter_fourcc(*"MJPG"), 25.0, (640, 480))
+    rng = np.random.default_rng(0)
+    for index in range(frames):
+        faces = [cv2.imread(str(f[index % len(f)][1]), cv2.IMREAD_GRAYSCALE) for f in lists]
+        frame, _ = compose_faces(faces, rng=rng)
+        writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
+    writer.release()
+
+
+def rate(model: str, sources: list[Path], repeats: int) -> tuple[float, float, int]:
+    """Best frames/s of ``repeats`` runs by the clock and by this process's CPU time (less
+    affected by other programs on a shared machine), and the faces found in the last."""
+    best, best_cpu, faces = 0.0, 0.0, 0
+    for _ in range(repeats):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            started, cpu = time.perf_counter(), time.process_time()
+            table = predict_inputs(model, [str(s) for s in sources], progress=False)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        frames = table[["input", "frame"]].drop_duplicates().shape[0]
+        best = max(best, frames / elapsed)
+        best_cpu = max(best_cpu, frames / cpu)
+        faces = int(table["face_detected"].sum())
+    return best, best_cpu, faces
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", required=True, help="a saved model folder")
+    parser.add_argument("--demo", required=True, help="a demo dataset's croppedImg folder")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--frames", type=int, default=120, help="frames of the five-face video")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    demo = Path(args.demo)
+    subjects = sorted(p for p in demo.iterdir() if p.is_dir())
+    subject = subjects[0]
+    with tempfile.TemporaryDirectory() as tmp:
+        one, five = Path(tmp) / "one.avi", Path(tmp) / "five.avi"
+        write_demo_video(subject, one)
+        five_face_video(demo, five, args.frames)
+        load = os.getloadavg()[0]
+        for name, sources, target in (
+            ("640x480 video, one face", [one], 30),
+            ("640x480 video, five faces", [five], 15),
+            ("crops (no detection)", subjects, 1000),  # every subject: loading amortised
+        ):
+            fps, cpu_fps, faces = rate(args.model, sources, args.repeats)
+            print(
+                f"{name:28s} {fps:8.1f} frames/s, {cpu_fps:8.1f} per CPU second "
+                f"(target >= {target}; {faces} faces found)  load average {load:.2f}"
+            )
+            load = os.getloadavg()[0]
+
+
+if __name__ == "__main__":
+    main()

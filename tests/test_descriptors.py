@@ -22,6 +22,7 @@ from auflow.features.descriptors import (
     GaborEnergy,
     GaborHist,
     GaborHistSeed,
+    magnitude,
     make_extractor,
     own_range_histogram,
 )
@@ -330,3 +331,20 @@ def test_extract_shard_layout_and_metadata(tmp_path):
     assert meta["params"]["grid"] == 2
     assert meta["params"]["frequencies"] == [0.0625, 0.125, 0.25]  # defaults recorded too
     assert {"auflow_version", "package_versions"} <= set(meta)
+
+
+def test_the_gradient_magnitude_is_the_same_bits_wherever_its_output_sits():
+    # HOG's and the Gabor modulus' buffers sit at other addresses from run to run; OpenCV's
+    # IPP-backed cv2.magnitude computed the elements before an aligned address another way
+    rng = np.random.default_rng(0)
+    x, y = (rng.normal(size=100_000).astype(np.float32) for _ in range(2))
+    raw = np.empty(x.nbytes + 128, np.uint8)
+    start = -raw.ctypes.data % 64
+
+    def at(offset: int) -> np.ndarray:
+        out = raw[start + offset : start + offset + x.nbytes].view(np.float32)
+        return magnitude(x, y, out).copy()
+
+    first = at(0)
+    np.testing.assert_allclose(first, np.hypot(x, y), rtol=2e-7)
+    assert [offset for offset in range(4, 64, 4) if not np.array_equal(at(offset), first)] == []

@@ -1,5 +1,10 @@
 """auflow's logistic regression against scikit-learn's (lbfgs) on the same objective."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from sklearn.exceptions import ConvergenceWarning
@@ -215,3 +220,32 @@ def test_rows_read_in_place_are_the_same_fit_as_their_copy():
     )
     with pytest.raises(ValueError, match="rows to fit on"):
         Logistic().fit(X, labels, rows=rows)
+
+
+# Fitted in a fresh process: OpenBLAS reads its thread count when it starts.
+_FIT_AND_SCORE = """
+import sys, numpy as np, scipy.linalg
+sys.path.insert(0, sys.argv[1])
+from test_logistic import problem
+from auflow.models.logistic import Logistic
+X, y = problem(3, n=400, d=300, offset=5.0)
+spd = X.T.astype(np.float64) @ X + np.eye(300)
+sys.stdout.buffer.write(scipy.linalg.cho_factor(spd, lower=True)[0].tobytes())
+model = Logistic(C=1.0, class_weight="balanced").fit(X, y)
+sys.stdout.buffer.write(model.decision_function(X).tobytes())
+"""
+
+
+def test_scores_are_the_same_bits_whatever_the_blas_threads():
+    def fitted(threads: int) -> tuple[bytes, bytes]:
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": "1"}
+        command = [sys.executable, "-c", _FIT_AND_SCORE, str(Path(__file__).parent)]
+        out = subprocess.run(command, env=env, capture_output=True, check=True).stdout
+        return out[: 300 * 300 * 8], out[300 * 300 * 8 :]
+
+    (factor_1, scores_1), (factor_2, scores_2) = fitted(1), fitted(2)
+    # the plain factorisation differs in its last bits between one and two threads (else this
+    # machine cannot show the difference the model must not have)
+    assert factor_1 != factor_2
+    assert len(scores_1) == 400 * 8
+    assert scores_1 == scores_2

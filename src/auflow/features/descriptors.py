@@ -75,6 +75,33 @@ def _cell_edges(size: int, cells: int, what: str) -> np.ndarray:
     return np.round(np.linspace(0, size, cells + 1)).astype(np.intp)
 
 
+def magnitude(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``sqrt(x**2 + y**2)`` of float32 arrays into ``out``, the same bits wherever ``out`` sits.
+
+    ``cv2.magnitude`` with Intel IPP off for the call. OpenCV's wheels hand the function to
+    IPP, whose ``ippsMagnitude_32f`` computes the elements before the first 32-byte aligned
+    address of ``out`` another way than the rest, a last-bit difference: the address of a buffer
+    changes from run to run, and so did HOG and gabor_energy features (by up to 3e-8, after which
+    the HOG baseline's scores differed by up to 7e-4; issue #26). OpenCV's own loop gives each
+    element the same fused multiply-add and square root wherever it sits, as fast.
+
+    Parameters
+    ----------
+    x, y : float32 arrays of one shape
+    out : float32 array of that shape
+
+    Returns
+    -------
+    ``out``
+    """
+    previous = cv2.ipp.useIPP()  # a per-thread setting in OpenCV
+    cv2.ipp.setUseIPP(False)
+    try:
+        return cv2.magnitude(x, y, out)
+    finally:
+        cv2.ipp.setUseIPP(previous)
+
+
 class _Extractor:
     """Common scikit-learn plumbing: ``fit`` validates and records the output columns.
 
@@ -420,7 +447,7 @@ class GaborHist(_GaborExtractor):
         for chunk in iter_chunks(n, (h, w)):
             m = chunk.stop - chunk.start
             for index, real, imag in self.bank_.iter_responses(faces[chunk]):
-                modulus = cv2.magnitude(
+                modulus = magnitude(
                     real.reshape(m * h, w), imag.reshape(m * h, w), modulus_buffer[: m * h]
                 )
                 if lo > 0:
@@ -559,7 +586,7 @@ class GaborEnergy(_GaborExtractor):
                 ]
                 _, h_s, w_s = real.shape
                 both = planes[:, : m * h_s * w_s].reshape(2, m * h_s, w_s)
-                cv2.magnitude(real.reshape(m * h_s, w_s), imag.reshape(m * h_s, w_s), both[0])
+                magnitude(real.reshape(m * h_s, w_s), imag.reshape(m * h_s, w_s), both[0])
                 np.square(both[0], out=both[1])
                 # sums of m and m^2 over each cell's part of each row, in float64 (the variance
                 # is a difference of sums), then over the cell's rows
@@ -725,7 +752,7 @@ class _HogWorkspace:
         g_row, g_col = self.g_row[used], self.g_col[used]
         np.subtract(faces[:, 2:], faces[:, :-2], out=g_row.reshape(m, height, width)[:, 1:-1])
         np.subtract(faces[..., 2:], faces[..., :-2], out=g_col.reshape(m, height, width)[..., 1:-1])
-        magnitude = cv2.magnitude(g_col, g_row, self.magnitude[used])
+        magnitudes = magnitude(g_col, g_row, self.magnitude[used])
         # the angle in degrees, [0, 360]; opposite gradients are one orientation: angles from
         # 180 up less 180 (exact in float32)
         position = cv2.phase(g_col, g_row, self.position[used], angleInDegrees=True)
@@ -740,14 +767,14 @@ class _HogWorkspace:
         doubtful, mask = self.doubtful[used], self.mask[used]
         np.less(position, margin, out=doubtful)
         doubtful |= np.greater(position, 1 - margin, out=mask)
-        doubtful |= np.less(magnitude, _PHASE_MIN_MAGNITUDE, out=mask)
+        doubtful |= np.less(magnitudes, _PHASE_MIN_MAGNITUDE, out=mask)
         # A horizontal gradient (g_row == 0: often 8% of a face's pixels, and all flat ones) is
         # at 0 or 180 degrees by cv2.phase, so in bin 0 here, and at degrees(pi) % 180 == 0 by
         # skimage: it needs no float64 angle. Any other pixel in bin n_bins (a position of
         # n_bins by rounding) has a fraction of 0, so is doubtful and rebinned.
         doubtful &= np.not_equal(g_row, 0, out=mask)
         weights = self.weights[used]
-        np.copyto(weights, magnitude)
+        np.copyto(weights, magnitudes)
         recheck = np.flatnonzero(doubtful)
         if len(recheck):
             row64 = g_row.ravel()[recheck].astype(np.float64)

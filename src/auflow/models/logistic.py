@@ -40,6 +40,7 @@ from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
 
 from auflow.models.outputs import binary_outputs, class_weights
 from auflow.models.scaling import column_statistics, placed, row_runs
@@ -239,7 +240,11 @@ def _preconditioner(frames, sample_weights, C, fit_intercept):
         hessian[d, :] = 0.0
         hessian[:, d] = 0.0
         hessian[d, d] = 1.0
-    return scipy.linalg.cho_factor(hessian, lower=True)
+    # OpenBLAS factorises by another blocking (other last bits) with more than one thread, so
+    # the scores would depend on the job's threads: the factor is made on one (~0.1 s for
+    # 1,765 HOG features), the threads' count is then free to change nothing (issue #26).
+    with threadpool_limits(1, user_api="blas"):
+        return scipy.linalg.cho_factor(hessian, lower=True)
 
 
 def _objective(weights, margins, targets, sample_weights, C) -> np.ndarray:

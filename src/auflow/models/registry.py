@@ -285,7 +285,9 @@ def spec_of(name: str) -> ModelSpec:
     try:
         return MODELS[name]
     except KeyError:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(MODELS))}") from None
+        raise ValueError(
+            f"unknown classifier {name!r}; known: {', '.join(sorted(MODELS))}"
+        ) from None
 
 
 def studied() -> list[str]:

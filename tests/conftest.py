@@ -34,8 +34,18 @@ TINY_CONFIG = {
         "naive_bayes": {},
         "knn": {"params": {"n_neighbors": 3}},
         # tiny on purpose: the point is the plumbing (windows, saving, tables), not the F1
+        # stacked on svm_linear; networks fitted for every AU however few the subjects, so
+        # that windows, networks and their files are all exercised
         "lstm": {
-            "params": {"units": 8, "window": 6, "stride": 2, "epochs": 4, "patience": 2},
+            "params": {
+                "units": 8,
+                "window": 6,
+                "stride": 2,
+                "epochs": 4,
+                "patience": 2,
+                "min_subjects": 2,
+                "fall_back_margin": -1.0,
+            },
         },
     },
     # two workers per study: the tiny run goes through the shared journal and the gather step

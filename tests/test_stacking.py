@@ -21,12 +21,13 @@ from auflow.settings import EvaluationSettings
 
 SETTINGS = EvaluationSettings(aus=(1, 2), inner_splits=3, seed=0, normalise="none")
 STACKED = {
+    "min_subjects": 4,  # six training subjects, on a task whose signal is strong
+    "stride": 1,
+    "batch_size": 32,
     "units": 16,
     "window": 16,
-    "stride": 1,
     "learning_rate": 0.01,
-    "batch_size": 32,
-    "epochs": 40,
+    "epochs": 30,
     "patience": 8,
     "dropout": 0.0,
 }
@@ -147,3 +148,27 @@ def test_stacked_inputs_of_training_frames_come_from_models_that_never_saw_them(
         assert f1_score(truth, scored[score_columns((1, 2))[column]] >= 0.5) < 0.5
         # the same detector's scores of the frames it was fitted on: recalled perfectly
         assert f1_score(truth, in_sample[:, column] >= 0.5) == 1.0
+
+
+def test_below_min_subjects_every_au_is_scored_exactly_as_the_per_frame_detector():
+    """Four training subjects (the demo's folds): inner models learn from two or three, too few
+    to say what a network would do on new subjects, so the stacked detector is the per-frame
+    one: its scores and its cuts."""
+    train, test = onset_task(2, subjects=4, n_frames=120), onset_task(3, subjects=2, n_frames=120)
+    base = AUDetector.from_settings("svm_linear", {"C": 1.0, "class_weight": "balanced"}, SETTINGS)
+    stacked, _ = fit_stacked(base, train, test, SETTINGS.seed)
+    keys = ["subject", "frame"]
+    lstm = make_detector("lstm", {"units": 4}, SETTINGS)
+    cuts = {
+        "thresholds": base.thresholds_.tolist(),
+        "smoothing": base.smoothing_.tolist(),
+        "tuned": base.tuned_.tolist(),
+    }
+    fit_detector(lstm, with_labels(stacked.merge(train[keys]), train), base_cuts=cuts)
+    assert lstm.from_base_.all() and lstm.best_epoch_ == 0
+    np.testing.assert_array_equal(lstm.thresholds_, base.thresholds_)
+    stacked_predictions = predict_frames(lstm, with_labels(stacked.merge(test[keys]), test))
+    per_frame = predict_frames(base, test)
+    for au in ("AU01", "AU02"):
+        np.testing.assert_array_equal(stacked_predictions[f"{au}_c"], per_frame[f"{au}_c"])
+        np.testing.assert_allclose(stacked_predictions[f"{au}_p"], per_frame[f"{au}_p"], rtol=1e-6)

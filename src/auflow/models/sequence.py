@@ -1,8 +1,17 @@
-"""A sequence detector: two LSTM layers over windows of consecutive frames of one subject.
+"""A sequence detector: an LSTM over windows of consecutive frames of one subject.
 
 :class:`LSTMDetector` has the interface of :class:`auflow.models.detector.AUDetector` (``fit``,
 ``decision_function``, ``predict``, ``predict_intensity``, ``thresholds_``, ``smoothing_``,
 ``tuned_``) plus the frame numbers it needs to build windows, passed as ``frames=``.
+
+Inputs
+------
+- ``inputs="scores"`` (default): *stacked* on a per-frame detector. Its rows are a stack
+  table's (:mod:`auflow.models.stacking`): per frame the per-frame detector's score of each AU,
+  out of split for training frames, then a projection of the features, of which it reads the
+  scores (``"scores+projection"``: both). Saved for prediction (:attr:`stack_`), it makes those
+  columns from features itself.
+- ``inputs="features"``: the features themselves, as the seed notebook's two layers did.
 
 Windows
 -------
@@ -12,25 +21,31 @@ in the frame numbers (a frame with no face, a frame missing from a random split)
 segment is shorter than the window, the missing places are padding that the LSTM skips
 (a Keras mask), so every frame gets a score, mapped back to its own ``(subject, frame)``.
 
-- ``context="causal"`` (default): the window of frame *t* is *t - window + 1 ... t*. A frame's
-  score uses only the frames before it, so a recording can be scored as it comes in; the
-  centred view of the surroundings is the smoothing step's job (a centred moving average of the
-  scores, its width tuned with the threshold, as for every detector).
-- ``context="centred"``: the window of frame *t* is *t - (window - 1) // 2 ... t + window // 2*.
+- ``context="centred"`` (default): the window of frame *t* is *t - (window - 1) // 2 ...
+  t + window // 2*: offline scoring sees an episode's onset and offset around the frame.
+- ``context="causal"``: the window of frame *t* is *t - window + 1 ... t*. A frame's score uses
+  only the frames before it, so a recording can be scored as it comes in.
 
 Training
 --------
-Training windows end every ``stride`` frames of each segment (``stride=1``: every frame). One
-subject-exclusive inner split of the training subjects (the first of
-:func:`auflow.evaluation.splits.inner_group_splits`) holds out validation subjects: the network
-is fitted on the others, stopped early on the validation loss (best weights kept), and each AU's
-threshold and smoothing width are tuned for F1 on the validation subjects' scores. The
-validation loss is that of the validation subjects' windows ending every ``stride`` frames, as
-the training windows do: neighbouring windows share all frames but one, so the loss of every
-frame would cost ``stride`` times as much for nearly the same figure. Thresholds and smoothing
-are tuned on the scores of every validation frame. The network
-that stopped early is the one kept: thresholds are tuned on exactly the model that predicts,
-on subjects it did not learn from, and the LSTM is fitted once per fold, not once per inner split.
+Training windows end every ``stride`` frames of each segment (``stride=1``: every frame). The
+validation loss is that of held-out subjects' windows ending every ``stride`` frames, as the
+training windows do.
+
+- Stacked, with tuned occurrence thresholds: *cross-fitted*. One network per subject-exclusive
+  inner split of the training subjects (:func:`auflow.evaluation.splits.inner_group_splits`),
+  fitted on the other parts' windows and stopped early on its own part's (best weights kept);
+  each scores its own part, so every training frame has an out-of-split network score. Those
+  tune each AU's threshold and smoothing width, and decide, per AU, whether the network beats
+  the per-frame detector's own out-of-split score (by ``fall_back_margin``); an AU where it
+  does not keeps the per-frame detector's score and cut (:attr:`from_base_`). The networks,
+  averaged, score new frames: the thresholds belong to exactly the models that predict. Below
+  ``min_subjects`` training subjects no network is fitted and every AU keeps the per-frame
+  detector's score: inner models then learn from a third fewer subjects than the final one and
+  say little about it.
+- Otherwise (``inputs="features"``, a study's untuned trials, the intensity target): one
+  network, fitted on all but the first inner split's subjects and stopped early on theirs, its
+  thresholds tuned on their scores.
 
 TensorFlow is imported only when a network is built or loaded, so the classic detectors and
 ``auflow predict`` on them do not pay for it.
@@ -73,15 +88,6 @@ TRUSTED_KERAS_PACKAGE = "keras"
 # Windows per prediction (and validation) step. Steps of 1,024 scored no faster on one thread
 # (bench/lstm_fit.py), and hold four times the memory (57 MB at 16 frames x 865 inputs).
 PREDICTION_BATCH = 256
-# F1 on the validation subjects a network must gain over the per-frame detector's own score for
-# an AU to be scored by the network (stacked inputs): a tie keeps the simpler model.
-FALL_BACK_MARGIN = 0.02
-# Fewer training subjects than this, and a stacked detector keeps the per-frame detector's
-# scores for every AU. Its choices are made on inner splits, whose per-frame models learned from
-# a third fewer subjects: on the demo's four (inner models of two or three) their F1 was far
-# below the final model's (AU26: 0.17 against 0.93 on the test subjects), and networks chosen
-# on them lost to the per-frame detector on the test subjects (README, "The LSTM detector").
-MIN_NETWORK_SUBJECTS = 8
 # Standardised stacked inputs are clipped to +-this many training standard deviations.
 STACKED_LIMIT = 5.0
 
@@ -262,15 +268,25 @@ def _window_batches_class():
 
 
 class LSTMDetector(BaseEstimator):
-    """Per-AU scores from two LSTM layers over frame windows, with tuned thresholds.
+    """Per-AU scores from an LSTM over frame windows, with tuned thresholds (module docstring).
 
     Parameters
     ----------
+    inputs : ``"scores"``, ``"scores+projection"`` (stacked) or ``"features"``.
+    base : the config name of the per-frame model a stacked detector stacks on (the workflow
+        reads it; the detector is given that model's stack table).
+    min_subjects : fewest training subjects for which a stacked detector fits networks.
+    fall_back_margin : out-of-split F1 a stacked detector's network must gain over the
+        per-frame detector's own score for an AU to be scored by the network (a tie keeps the
+        simpler model); -1 keeps every AU on the network.
+    layers : LSTM layers (the seed notebook: 2).
+    skip : the scored frame's own inputs straight to the outputs: on stacked inputs each AU's
+        own score, scaled and shifted (starting as the identity), on features every feature.
     units : LSTM units per layer (the seed notebook: 50).
     dropout : dropout after each LSTM layer (the seed notebook: 0.2).
     window : frames per window.
     stride : frames between the ends of consecutive training windows of a segment.
-    context : ``"causal"`` or ``"centred"`` windows (module docstring).
+    context : ``"centred"`` or ``"causal"`` windows (module docstring).
     learning_rate : Adam's learning rate.
     epochs : most training epochs; early stopping on the validation subjects ends sooner.
     patience : epochs without a better validation loss before stopping.
@@ -278,22 +294,27 @@ class LSTMDetector(BaseEstimator):
     class_weight : ``"balanced"`` weights each AU's positive and negative training windows
         inversely to their frequency in the binary cross-entropy (occurrence only); ``"none"``.
     aus, target, occurrence_threshold, tune_threshold, inner_splits, smoothing, random_state :
-        as for :class:`auflow.models.detector.AUDetector`; ``inner_splits`` sets the share of
-        training subjects held out for validation (about one in ``inner_splits``).
+        as for :class:`auflow.models.detector.AUDetector`; ``inner_splits`` sets the inner
+        splits (and the share of training subjects held out for validation).
     n_jobs : TensorFlow's intra- and inter-op threads.
 
     Attributes
     ----------
-    model_ : the fitted Keras model; input (batch, window, n_features + 1) float32, output
+    model_ : the Keras model; input (batch, window, n_inputs + 1) float32, output
         (batch, n_aus, 1): P(occurrence) per AU, or intensity 0-5 for ``target="intensity"``.
-    mean_, scale_ : (n_features,) float32 standardisation of the training frames.
+    networks_ : the weights of each inner split's network (cross-fitted), averaged at
+        prediction; None for one network (``model_``'s own weights).
+    from_base_ : (n_aus,) bool, the AUs scored by the per-frame detector's score (stacked).
+    stack_ : a :class:`auflow.models.stacking.Stack` when saved to score features, else absent.
+    mean_, scale_ : (n_inputs,) float32 standardisation of the training frames' inputs.
     thresholds_ : (n_aus,) float64 thresholds on :meth:`decision_function`.
     smoothing_ : (n_aus,) int64 smoothing widths.
     tuned_ : (n_aus,) bool, whether the threshold was tuned (else 0.5, or the occurrence
         threshold on predicted intensity).
     validation_loss_ : list of float, the validation loss after each epoch (empty without
         validation subjects).
-    best_epoch_ : int, the epoch whose weights were kept (1-based).
+    best_epoch_ : int, the epoch whose weights were kept (1-based; cross-fitted: the
+        median over the inner networks; 0 when none was fitted).
     """
 
     classifier = "lstm"
@@ -304,17 +325,19 @@ class LSTMDetector(BaseEstimator):
         self,
         inputs=DEFAULT_INPUTS,
         base=DEFAULT_BASE,
+        min_subjects=8,
+        fall_back_margin=0.02,
         layers=1,
         skip=True,
         units=16,
         dropout=0.2,
         window=16,
-        stride=2,
+        stride=4,
         context="centred",
         learning_rate=3e-3,
-        epochs=30,
-        patience=5,
-        batch_size=64,
+        epochs=20,
+        patience=3,
+        batch_size=128,
         class_weight="balanced",
         aus=(1,),
         target="occurrence",
@@ -327,6 +350,8 @@ class LSTMDetector(BaseEstimator):
     ):
         self.inputs = inputs
         self.base = base
+        self.min_subjects = min_subjects
+        self.fall_back_margin = fall_back_margin
         self.layers = layers
         self.skip = skip
         self.units = units
@@ -351,6 +376,8 @@ class LSTMDetector(BaseEstimator):
     NETWORK_PARAMS = (
         "inputs",
         "base",
+        "min_subjects",
+        "fall_back_margin",
         "layers",
         "skip",
         "units",
@@ -390,11 +417,15 @@ class LSTMDetector(BaseEstimator):
 
     def check_params(self) -> None:
         """ValueError naming the parameter when a network parameter is out of range."""
-        positive = ("layers", "units", "window", "stride", "epochs", "batch_size")
+        positive = ("min_subjects", "layers", "units", "window", "stride", "epochs", "batch_size")
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
                 raise ValueError(f"lstm: {name} must be a positive integer, got {value!r}")
+        if not -1 <= self.fall_back_margin <= 1:
+            raise ValueError(
+                f"lstm: fall_back_margin must be in [-1, 1], got {self.fall_back_margin!r}"
+            )
         if not 0 <= self.dropout < 1:
             raise ValueError(f"lstm: dropout must be in [0, 1), got {self.dropout!r}")
         if not self.learning_rate > 0:
@@ -582,12 +613,12 @@ class LSTMDetector(BaseEstimator):
         several = len(np.unique(groups)) >= 2
         inner = inner_group_splits(groups, self.inner_splits, self.random_state) if several else []
         self.networks_ = None
-        if self._cross_fitted() and 1 < len(np.unique(groups)) < MIN_NETWORK_SUBJECTS:
+        if self._cross_fitted() and 1 < len(np.unique(groups)) < self.min_subjects:
             log.info(
                 "lstm: %d training subjects, fewer than %d: every AU keeps the per-frame "
                 "detector's score (no inner split's network says what one fitted on all would do)",
                 len(np.unique(groups)),
-                MIN_NETWORK_SUBJECTS,
+                self.min_subjects,
             )
             self.model_ = self._network(padded.shape[1])
             self.best_epoch_, self.validation_loss_ = 0, []
@@ -697,7 +728,7 @@ class LSTMDetector(BaseEstimator):
         """Each AU's threshold and smoothing width, tuned for F1 on the out-of-split network
         ``scores`` of every training frame (None: no network); and whether the network scores
         it at all. On stacked inputs an AU whose network scores are no better (F1 at the best
-        cut, by :data:`FALL_BACK_MARGIN`) than the per-frame detector's own out-of-split scores
+        cut, by ``fall_back_margin``) than the per-frame detector's own out-of-split scores
         (its input column) keeps that score and the per-frame detector's cut: it is scored as
         that detector scores it. All of it on training subjects only."""
         n_aus = len(self.aus)
@@ -730,7 +761,7 @@ class LSTMDetector(BaseEstimator):
                 network[2],
                 base_cut[2],
             )
-            if network[2] > base_cut[2] + FALL_BACK_MARGIN:
+            if network[2] > base_cut[2] + self.fall_back_margin:
                 self.thresholds_[column], self.smoothing_[column] = network[:2]
                 self.tuned_[column] = True
                 self.from_base_[column] = False

@@ -28,8 +28,10 @@ from auflow.io.parquet import read_table
 from conftest import TINY, TINY_CONFIG, make_workdir, snakemake
 
 # One model of each kind: per-AU classic (naive Bayes), multi-output (the linear SVM fits every
-# AU at once), sequence (the LSTM, over windows of consecutive frames) and an Optuna study.
-MODELS = ["naive_bayes", "svm_linear", "lstm", "optuna_svm_linear"]
+# AU at once), sequence (the LSTM, over windows of consecutive frames, stacked on the SVM's
+# out-of-split scores: networks for every AU, TINY_CONFIG), an Optuna study, and a static
+# variant (no subject normalisation, what auflow predict scores a photograph with).
+MODELS = ["naive_bayes", "svm_linear", "lstm", "optuna_svm_linear", "svm_linear_static"]
 CONFIG = {
     "dataset": TINY_CONFIG["dataset"],
     "features": {**TINY_CONFIG["features"], "shard_size": TINY["frames"]},

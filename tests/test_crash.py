@@ -64,6 +64,9 @@ DEFAULT_MODELS = {
     "gabor_energy/optuna_svm_linear",
     "gabor_energy/optuna_lstm",
     "hog/baseline",
+    # what auflow predict scores single frames with (models.static, on by default)
+    "gabor_energy/svm_linear_static",
+    "gabor_energy/naive_bayes_static",
 }
 # Everything a person reads numbers from: the tables of every fold, the pooled and summary
 # tables and their provenance, and each study's choice.

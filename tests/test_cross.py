@@ -37,7 +37,17 @@ NAME = "lab_b"
 UNLABELLED_AU = 15
 AUS = [1, 2, 4, 5, 6, 9, 12, 15, 17, 20, 25, 26]  # the schema's default, the tiny run's AUs
 OCCURRENCE_THRESHOLD = 2  # the schema's default
-MODELS = ["baseline", "svm_linear", "naive_bayes", "knn", "lstm"]
+# the final models of the tiny run, the static variants (models.static) included
+MODELS = [
+    "baseline",
+    "svm_linear",
+    "naive_bayes",
+    "knn",
+    "lstm",
+    "svm_linear_static",
+    "naive_bayes_static",
+    "knn_static",
+]
 # The jobs that read every fold's metrics or the run's provenance (which hashes the config).
 WHOLE_RUN_RULES = {
     "provenance",

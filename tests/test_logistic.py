@@ -215,8 +215,12 @@ def test_rows_read_in_place_are_the_same_fit_as_their_copy():
     in_place = Logistic(**model).fit(X, labels[rows], rows=rows)
     copied = Logistic(**model).fit(X[rows], labels[rows])
     scores = copied.decision_function(X)
+    # The two standardise in float32 by other summation orders; on the machine of 6 Dec 2026
+    # (AMD EPYC, this OpenBLAS) the two optima lie 3.5e-5 of the largest score apart whatever
+    # the tolerance of the fits (1e-8 or 1e-10), and did so at the commit before too, where 1e-5
+    # had passed on other machines.
     np.testing.assert_allclose(
-        in_place.decision_function(X), scores, atol=1e-5 * np.abs(scores).max()
+        in_place.decision_function(X), scores, atol=5e-5 * np.abs(scores).max()
     )
     with pytest.raises(ValueError, match="rows to fit on"):
         Logistic().fit(X, labels, rows=rows)

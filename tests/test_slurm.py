@@ -44,7 +44,7 @@ CONFIG = {
     "classifiers": {"naive_bayes": {}},
     "baseline": {"enabled": False},
     "study": {"enabled": False},
-    "models": {"save_final": False},
+    "models": {"save_final": False, "static": False},
 }
 # Snakemake ignores SIGTERM while it waits for jobs, so a run past its limit is killed (SIGKILL
 # to its process group); the limit only turns a hang into a failure.

@@ -204,10 +204,13 @@ def test_every_model_is_saved_and_reproduces_its_fold_predictions(pipeline_run):
 def test_summary_lists_classifier_au_and_fold(pipeline_run):
     summary = pd.read_csv(pipeline_run / "results/metrics/summary.csv")
     honest = summary[summary["split"] == "group_kfold"]
-    # the baseline, the classifiers and the study's tuned model
-    n_classifiers = len(TINY_CONFIG["classifiers"]) + 2
+    # the baseline, the classifiers, their static variants (not the LSTM's) and the study's
+    # tuned model
+    static = {f"{name}_static" for name in TINY_CONFIG["classifiers"]} - {"lstm_static"}
+    classifiers = {"baseline", *TINY_CONFIG["classifiers"], *static, "optuna_svm_linear"}
+    assert set(honest["classifier"]) == classifiers
     # one row per classifier x fold x (12 AUs + the mean over AUs)
-    assert len(honest) == n_classifiers * 3 * (len(DISFA_AUS) + 1)
+    assert len(honest) == len(classifiers) * 3 * (len(DISFA_AUS) + 1)
     assert not honest.duplicated(["classifier", "fold", "au"]).any()
     for column in ("f1", "precision", "recall", "accuracy", "support", "base_rate"):
         assert column in summary.columns

@@ -289,8 +289,9 @@ def plot_f1_vs_base_rate(
     fig = _figure("f1_vs_base_rate")
     ax = fig.subplots()
     part = pooled[(pooled["split"] == split) & (pooled["au"] != 0)]
+    # every metric kept, an undefined one (all NaN: no positives anywhere) too
     table = part.pivot_table(
-        index=["classifier", "extractor", "au"], columns="metric", values="value"
+        index=["classifier", "extractor", "au"], columns="metric", values="value", dropna=False
     ).reset_index()
     models = _models(part)
     several = _several_extractors(models)

@@ -325,7 +325,7 @@ class LSTMDetector(BaseEstimator):
         self,
         inputs=DEFAULT_INPUTS,
         base=DEFAULT_BASE,
-        min_subjects=8,
+        min_subjects=16,
         fall_back_margin=0.02,
         layers=1,
         skip=True,

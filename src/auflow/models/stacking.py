@@ -52,14 +52,6 @@ def projection_columns(n: int = PROJECTION_COMPONENTS) -> list[str]:
     return [f"{PROJECTION_PREFIX}{k + 1:02d}" for k in range(n)]
 
 
-def input_columns(table: pd.DataFrame, inputs: str) -> list[str]:
-    """The columns of a stack table a sequence model with ``inputs`` reads, in table order."""
-    if inputs not in INPUTS[:2]:
-        raise ValueError(f"a stack table serves inputs {INPUTS[:2]}, not {inputs!r}")
-    wanted = (SCORE_PREFIX,) if inputs == "scores" else (SCORE_PREFIX, PROJECTION_PREFIX)
-    return [c for c in table.columns if c.startswith(wanted)]
-
-
 @dataclass
 class Stack:
     """How features become a stack table's columns for frames no model learned from.

@@ -150,25 +150,49 @@ def test_stacked_inputs_of_training_frames_come_from_models_that_never_saw_them(
         assert f1_score(truth, in_sample[:, column] >= 0.5) == 1.0
 
 
-def test_below_min_subjects_every_au_is_scored_exactly_as_the_per_frame_detector():
-    """Four training subjects (the demo's folds): inner models learn from two or three, too few
-    to say what a network would do on new subjects, so the stacked detector is the per-frame
-    one: its scores and its cuts."""
+def small_stack(params: dict):
+    """Four training subjects and two test subjects of the onset task (the demo's folds), the
+    per-frame detector, and a stacked detector with ``params`` fitted on its stack table."""
     train, test = onset_task(2, subjects=4, n_frames=120), onset_task(3, subjects=2, n_frames=120)
     base = AUDetector.from_settings("svm_linear", {"C": 1.0, "class_weight": "balanced"}, SETTINGS)
     stacked, _ = fit_stacked(base, train, test, SETTINGS.seed)
     keys = ["subject", "frame"]
-    lstm = make_detector("lstm", {"units": 4}, SETTINGS)
+    lstm = make_detector("lstm", {"units": 4, **params}, SETTINGS)
     cuts = {
         "thresholds": base.thresholds_.tolist(),
         "smoothing": base.smoothing_.tolist(),
         "tuned": base.tuned_.tolist(),
     }
     fit_detector(lstm, with_labels(stacked.merge(train[keys]), train), base_cuts=cuts)
+    return base, lstm, test, with_labels(stacked.merge(test[keys]), test)
+
+
+def test_below_min_subjects_every_au_is_scored_exactly_as_the_per_frame_detector():
+    """Inner models learn from two or three subjects, too few to say what a network would do
+    on new subjects, so without a filter the stacked detector is the per-frame one: its scores
+    and its cuts."""
+    base, lstm, test, stacked_test = small_stack({"filter_widths": [1]})
     assert lstm.from_base_.all() and lstm.best_epoch_ == 0
     np.testing.assert_array_equal(lstm.thresholds_, base.thresholds_)
-    stacked_predictions = predict_frames(lstm, with_labels(stacked.merge(test[keys]), test))
+    stacked_predictions = predict_frames(lstm, stacked_test)
     per_frame = predict_frames(base, test)
     for au in ("AU01", "AU02"):
         np.testing.assert_array_equal(stacked_predictions[f"{au}_c"], per_frame[f"{au}_c"])
         np.testing.assert_allclose(stacked_predictions[f"{au}_p"], per_frame[f"{au}_p"], rtol=1e-6)
+
+
+def test_a_filter_over_the_per_frame_scores_is_chosen_where_episodes_outlast_the_noise():
+    """AU1 lasts 16 frames and each frame shows it through noise of its own: a moving average
+    of the per-frame scores, chosen on the training subjects' out-of-split scores, detects it
+    better on new subjects than any one frame's score; AU2 (onsets only), which averaging
+    blurs, is left unfiltered or filtered narrowly. No network is fitted (four subjects)."""
+    base, lstm, test, stacked_test = small_stack({})
+    assert lstm.from_base_.all() and lstm.best_epoch_ == 0
+    assert lstm.smoothing_[0] >= 3 and lstm.smoothing_[1] <= lstm.smoothing_[0]
+    episode = test["AU01"] >= 2
+    filtered = f1_score(episode, predict_frames(lstm, stacked_test)["AU01_c"])
+    per_frame = f1_score(episode, predict_frames(base, test)["AU01_c"])
+    assert filtered > per_frame + 0.05, (filtered, per_frame)
+    # a causal detector has no frames after the scored one to average: no filter
+    _, causal, _, _ = small_stack({"context": "causal"})
+    np.testing.assert_array_equal(causal.smoothing_, base.smoothing_)

@@ -277,8 +277,15 @@ class LSTMDetector(BaseEstimator):
         reads it; the detector is given that model's stack table).
     min_subjects : fewest training subjects for which a stacked detector fits networks.
     fall_back_margin : out-of-split F1 a stacked detector's network must gain over the
-        per-frame detector's own score for an AU to be scored by the network (a tie keeps the
-        simpler model); -1 keeps every AU on the network.
+        per-frame detector's own score (filtered, where :attr:`filter_widths` chose a filter)
+        for an AU to be scored by the network (a tie keeps the simpler model); -1 keeps every
+        AU on the network.
+    filter_widths : candidate widths (odd frame counts) of the centred moving average a stacked
+        detector may put over each AU's score, the per-frame detector's or the network's: the
+        simplest temporal model, which the network must beat. Chosen with the threshold on the
+        training subjects' out-of-split scores; ``[1]`` (and any causal context) = none.
+    filter_margin : out-of-split F1 a filter must gain over the per-frame detector's unfiltered
+        score, per AU, to be used (below it the AU scores exactly as that detector does).
     layers : LSTM layers (the seed notebook: 2).
     skip : the scored frame's own inputs straight to the outputs: on stacked inputs each AU's
         own score, scaled and shifted (starting as the identity), on features every feature.
@@ -327,12 +334,14 @@ class LSTMDetector(BaseEstimator):
         base=DEFAULT_BASE,
         min_subjects=16,
         fall_back_margin=0.02,
+        filter_widths=(1, 3, 5, 9),
+        filter_margin=0.01,
         layers=1,
         skip=True,
         units=16,
         dropout=0.2,
         window=16,
-        stride=4,
+        stride=8,
         context="centred",
         learning_rate=3e-3,
         epochs=20,
@@ -352,6 +361,8 @@ class LSTMDetector(BaseEstimator):
         self.base = base
         self.min_subjects = min_subjects
         self.fall_back_margin = fall_back_margin
+        self.filter_widths = filter_widths
+        self.filter_margin = filter_margin
         self.layers = layers
         self.skip = skip
         self.units = units
@@ -378,6 +389,8 @@ class LSTMDetector(BaseEstimator):
         "base",
         "min_subjects",
         "fall_back_margin",
+        "filter_widths",
+        "filter_margin",
         "layers",
         "skip",
         "units",
@@ -425,6 +438,18 @@ class LSTMDetector(BaseEstimator):
         if not -1 <= self.fall_back_margin <= 1:
             raise ValueError(
                 f"lstm: fall_back_margin must be in [-1, 1], got {self.fall_back_margin!r}"
+            )
+        if not -1 <= self.filter_margin <= 1:
+            raise ValueError(f"lstm: filter_margin must be in [-1, 1], got {self.filter_margin!r}")
+        widths = self.filter_widths
+        if (
+            isinstance(widths, str)
+            or not np.iterable(widths)
+            or not len(widths)
+            or not all(isinstance(w, int | np.integer) and w >= 1 and w % 2 for w in widths)
+        ):
+            raise ValueError(
+                f"lstm: filter_widths must be a list of odd positive integers, got {widths!r}"
             )
         if not 0 <= self.dropout < 1:
             raise ValueError(f"lstm: dropout must be in [0, 1), got {self.dropout!r}")
@@ -725,12 +750,17 @@ class LSTMDetector(BaseEstimator):
         return self.best_epoch_
 
     def _choose(self, X, scores, labels, groups, frames, cuts):
-        """Each AU's threshold and smoothing width, tuned for F1 on the out-of-split network
-        ``scores`` of every training frame (None: no network); and whether the network scores
-        it at all. On stacked inputs an AU whose network scores are no better (F1 at the best
-        cut, by ``fall_back_margin``) than the per-frame detector's own out-of-split scores
-        (its input column) keeps that score and the per-frame detector's cut: it is scored as
-        that detector scores it. All of it on training subjects only."""
+        """Each AU's score, threshold and smoothing width, chosen for F1 on the out-of-split
+        scores of every training frame, from the simplest model up:
+
+        1. the per-frame detector's own score (its input column) at its own cut: the AU is
+           scored exactly as that detector scores it;
+        2. that score under a centred moving average (:attr:`filter_widths`), with a threshold
+           tuned for it, if its F1 is better by ``filter_margin``;
+        3. the network's out-of-split ``scores`` (None: no network), if better than the
+           choice so far by ``fall_back_margin``.
+
+        All of it on training subjects only."""
         n_aus = len(self.aus)
         self.from_base_ = np.ones(n_aus, bool)
         self.thresholds_ = np.full(n_aus, 0.5)
@@ -738,6 +768,7 @@ class LSTMDetector(BaseEstimator):
         self.tuned_ = np.zeros(n_aus, bool)
         order = np.lexsort((frames, groups))  # frame order within each subject, for smoothing
         ordered_groups = groups[order]
+        widths = self._filter_widths()
         for column, au in enumerate(self.aus):
             truth = labels[order, column].astype(np.int8)
             base = X[order, column].astype(np.float64)
@@ -752,24 +783,53 @@ class LSTMDetector(BaseEstimator):
             else:
                 self.thresholds_[column], self.smoothing_[column] = base_cut[:2]
                 self.tuned_[column] = base_cut[2] >= 0
+            best = base_cut[2]
+            if truth.any() and np.ptp(base) > 0 and max(widths) > 1:
+                filtered = choose_cut(base, truth, ordered_groups, widths)
+                if filtered[2] > base_cut[2] + self.filter_margin:
+                    self.thresholds_[column], self.smoothing_[column] = filtered[:2]
+                    self.tuned_[column] = True
+                    best = filtered[2]
             if scores is None or not truth.any() or np.ptp(scores[order, column]) == 0:
+                log.info(
+                    "AU%02d: out-of-split F1 of the per-frame detector %.3f, filtered (width %d) "
+                    "%.3f",
+                    au,
+                    base_cut[2],
+                    self.smoothing_[column],
+                    best,
+                )
                 continue
-            network = choose_cut(scores[order, column], truth, ordered_groups, self.smoothing)
+            network = choose_cut(scores[order, column], truth, ordered_groups, widths)
             log.info(
-                "AU%02d: out-of-split F1 of the network %.3f, of the per-frame detector %.3f",
+                "AU%02d: out-of-split F1 of the network %.3f, of the per-frame detector %.3f, "
+                "filtered (width %d) %.3f",
                 au,
                 network[2],
                 base_cut[2],
+                self.smoothing_[column],
+                best,
             )
-            if network[2] > base_cut[2] + self.fall_back_margin:
+            if network[2] > best + self.fall_back_margin:
                 self.thresholds_[column], self.smoothing_[column] = network[:2]
                 self.tuned_[column] = True
                 self.from_base_[column] = False
         log.info(
-            "lstm: %d of %d AUs scored by the network, the others by the per-frame detector",
+            "lstm: %d of %d AUs scored by the network, %d by the per-frame detector's filtered "
+            "score, the others by its own",
             int((~self.from_base_).sum()),
             n_aus,
+            int((self.from_base_ & (self.smoothing_ > 1)).sum()),
         )
+
+    def _filter_widths(self) -> tuple[int, ...]:
+        """The moving-average widths :meth:`_choose` may put over a score: the evaluation's
+        smoothing candidates, and :attr:`filter_widths` unless windows are causal (a centred
+        average reads frames after the scored one, which streaming does not have)."""
+        widths = set(int(w) for w in self.smoothing)
+        if self.context != "causal":
+            widths.update(int(w) for w in self.filter_widths)
+        return tuple(sorted(widths))
 
     def _validation_weights(self, labels, ends, validation_ends):
         """Class weights from the training windows applied to the validation frames."""

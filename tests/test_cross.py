@@ -17,11 +17,11 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
+from auflow.aus import au_column
 from auflow.demo import generate_demo_dataset
 from auflow.evaluation.metrics import NEVER_LABELLED
 from auflow.io.dataset import concat_tables
 from auflow.io.discovery import discover_dataset
-from auflow.io.labels import au_column
 from auflow.io.parquet import read_table
 from auflow.models.saved import load_model
 from auflow.models.train import feature_columns, predict_frames

@@ -59,7 +59,7 @@ def pooled_cut_predictions(
     (:func:`auflow.models.detector.choose_cut`). An AU without positive frames, or whose scores
     no part ranks (constant within every part), keeps the detectors' own cut, as a detector's
     tuning does."""
-    from auflow.io.labels import au_column
+    from auflow.aus import au_column, occurs
     from auflow.models.detector import choose_cut, smooth_scores
 
     cut = predictions.copy()
@@ -69,7 +69,8 @@ def pooled_cut_predictions(
     parts = cut["fold"].to_numpy()
     for au in settings.aus:
         name = au_column(au)
-        occurrence = (truth[name].to_numpy() >= settings.occurrence_threshold).astype(np.int8)
+        occurrence = occurs(truth[name].to_numpy(), settings.occurrence_threshold)
+        occurrence = occurrence.astype(np.int8)
         scores = cut[f"{name}_p"].to_numpy(np.float64)
         ranked = any(np.ptp(scores[parts == part]) > 0 for part in np.unique(parts))
         if not occurrence.any() or not ranked:

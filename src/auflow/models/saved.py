@@ -34,8 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auflow.aus import au_column
 from auflow.io.atomic import write_bytes_atomically
-from auflow.io.labels import au_column
 from auflow.models.registry import MODELS, SKOPS_FILE, spec_of, trusted_types
 
 MODEL_FILE = SKOPS_FILE

@@ -11,8 +11,8 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from auflow.aus import au_column
 from auflow.io.dataset import KEY, au_columns
-from auflow.io.labels import au_column
 from auflow.io.parquet import read_table, read_table_parts, with_float_block
 
 

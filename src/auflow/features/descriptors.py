@@ -921,6 +921,19 @@ EXTRACTORS = {
     "lbp": Lbp,
 }
 
+# Extractors whose responses the features figure can show, in order of preference: the seed's
+# plot was a Gabor response histogram, so a histogram extractor comes first.
+GABOR_EXTRACTORS = ("gabor_hist_seed", "gabor_hist", "gabor_energy")
+
+
+def gabor_extractor(extractors) -> str | None:
+    """The configured extractor whose responses the features figure shows (a histogram one when
+    configured, else ``gabor_energy``), or None when no Gabor extractor is configured."""
+    for name in GABOR_EXTRACTORS:
+        if name in extractors:
+            return name
+    return None
+
 
 def make_extractor(name: str, params: dict | None = None):
     """Build the extractor registered as ``name`` with ``params`` (its config section).

@@ -193,51 +193,6 @@ def optional_input(value) -> str | None:
     return str(value[0]) if value else None
 
 
-def _model_folder(path) -> Path:
-    """A model folder, given as itself or as its ``manifest.json``."""
-    from auflow.models.saved import MANIFEST_FILE
-
-    path = Path(path)
-    return path.parent if path.name == MANIFEST_FILE else path
-
-
-def stack_for_saving(detector, stack, base_model) -> list[str] | None:
-    """Make a stacked detector, fitted on the stack table ``stack``, able to score features:
-    give it the per-frame detector saved in ``base_model`` (its folder or manifest) and the
-    table's projection (:func:`auflow.models.stacking.stack_of`). Returns the feature names it
-    then takes (the per-frame detector's); None, and nothing done, for a model of features."""
-    if not stack:
-        return None
-    from auflow.models.saved import load_model
-    from auflow.models.stacking import stack_of
-
-    base = load_model(_model_folder(base_model))
-    detector.stack_ = stack_of(stack, base.detector)
-    return list(base.manifest["feature_names"])
-
-
-def save_detector(detector, smk, training, model: str, directory, feature_names=None) -> None:
-    """Save a fitted detector of a rule with its manifest into ``directory`` (a model folder,
-    or the parent folder of a ``manifest.json`` output). ``feature_names``: the features it
-    scores, if not ``training``'s (a stacked detector's, :func:`stack_for_saving`)."""
-    from auflow.models.saved import build_manifest, save_model
-    from auflow.models.train import feature_columns
-
-    directory = _model_folder(directory)
-    manifest = build_manifest(
-        detector,
-        extractor=smk.wildcards.extractor,
-        extractor_params=dict(smk.params.extractor_params or {}),
-        face_size=smk.params.face_size,
-        feature_names=feature_names or feature_columns(training),
-        normalise=smk.params.settings["normalise"],
-        training=training,
-        config_hash=config_hash(smk.config),
-        model=model,
-    )
-    save_model(detector, directory, manifest)
-
-
 def job_counts(output: str) -> dict[str, int]:
     """The 'Job stats' table Snakemake prints before it runs (or with ``--dry-run``): rule ->
     number of jobs, without the total; empty when there is no table (nothing to do)."""

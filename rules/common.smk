@@ -8,8 +8,10 @@ from pathlib import Path
 
 import auflow
 from snakemake.exceptions import WorkflowError
+from auflow import layout
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
-from auflow.io.discovery import discover_dataset, write_manifest
+from auflow.features.descriptors import gabor_extractor
+from auflow.io.discovery import discover_dataset, write_frame_manifests
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
 from auflow.models import stacks_on
@@ -51,6 +53,8 @@ SHARD_SIZE = config["features"]["shard_size"]
 
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
+# The extractor whose responses the features figure shows (None: no Gabor extractor, no figure).
+GABOR = gabor_extractor(EXTRACTORS)
 EVALUATION = config["evaluation"]
 SETTINGS = EvaluationSettings.from_config(config)
 BASELINE = config["baseline"]
@@ -154,8 +158,7 @@ STUDY_CLASSIFIERS = (
 
 def shard_ids(subject):
     """Shard ids of a subject: its frames in frame order, cut every features.shard_size."""
-    count = math.ceil(len(FRAMES[subject]) / SHARD_SIZE)
-    return [f"{shard:03d}" for shard in range(count)]
+    return layout.shard_ids(len(FRAMES[subject]), SHARD_SIZE)
 
 
 def get_extractor_params(wildcards):
@@ -164,7 +167,7 @@ def get_extractor_params(wildcards):
 
 def get_feature_shards(wildcards):
     return [
-        f"results/features/{wildcards.extractor}/{subject}/{shard}.parquet"
+        layout.feature_shard(wildcards.extractor, subject, shard)
         for subject in SUBJECTS
         for shard in shard_ids(subject)
     ]
@@ -179,7 +182,7 @@ def get_label_sources(wildcards):
 
 
 def subject_labels():
-    return expand("results/labels/{subject}.parquet", subject=SUBJECTS)
+    return [layout.labels_table(subject) for subject in SUBJECTS]
 
 
 def fold_numbers(split):
@@ -193,7 +196,7 @@ def model_extractors(model):
 def split_outputs(kind, split, models):
     """One file per model x its extractors x fold: ``kind`` is metrics or predictions."""
     return [
-        f"results/{kind}/{split}/{extractor}/{model}/fold{fold}.parquet"
+        layout.fold_table(kind, split, extractor, model, fold)
         for model in models
         for extractor in model_extractors(model)
         for fold in fold_numbers(split)
@@ -229,7 +232,7 @@ def final_models():
     if not SAVED["save_final"]:
         return []
     return [
-        f"results/models/{extractor}/{model}/manifest.json"
+        layout.model_file(extractor, model, "manifest.json")
         for model in MODELS
         for extractor in MODELS[model]["extractors"]
     ]
@@ -237,7 +240,9 @@ def final_models():
 
 def leakage_outputs():
     return (
-        ["results/metrics/leakage.md", "results/metrics/leakage.csv"] if COMPARE else []
+        [layout.metrics_file("leakage.md"), layout.metrics_file("leakage.csv")]
+        if COMPARE
+        else []
     )
 
 
@@ -268,8 +273,12 @@ def get_study_params(wildcards):
 def study_params(wildcards):
     """What a study's worker and gather jobs share: they must agree on all of it."""
     return {
-        "journal": "results/study/{split}/{extractor}/{model}/fold{fold}/journal.log".format(
-            **wildcards
+        "journal": layout.study_file(
+            wildcards.split,
+            wildcards.extractor,
+            wildcards.model,
+            wildcards.fold,
+            "journal.log",
         ),
         "n_trials": STUDY["n_trials_per_model"].get(wildcards.model, STUDY["n_trials"]),
         "inner_parts": STUDY["inner_parts_per_model"].get(wildcards.model),
@@ -284,9 +293,7 @@ def study_workers(wildcards):
     if STUDY["workers"] == 1:
         return []
     return expand(
-        "results/study/{split}/{extractor}/{model}/fold{fold}/workers/{worker}.done",
-        worker=range(STUDY["workers"]),
-        **wildcards,
+        layout.STUDY_WORKER_DONE, worker=range(STUDY["workers"]), **wildcards
     )
 
 
@@ -298,8 +305,8 @@ def stack_table(model_name, final=False):
     if not base:
         return []
     if final:
-        return f"results/stack/final/{{extractor}}/{base}.parquet"
-    return f"results/stack/{{split}}/{{extractor}}/{base}/fold{{fold}}.parquet"
+        return layout.final_stack("{extractor}", base)
+    return layout.fold_table("stack", "{split}", "{extractor}", base, "{fold}")
 
 
 def stack_output(model_name, final=False):
@@ -307,8 +314,8 @@ def stack_output(model_name, final=False):
     if model_name not in STACK_BASES:
         return []
     if final:
-        return f"results/stack/final/{{extractor}}/{model_name}.parquet"
-    return f"results/stack/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet"
+        return layout.final_stack("{extractor}", model_name)
+    return layout.fold_table("stack", "{split}", "{extractor}", model_name, "{fold}")
 
 
 def stacked_base_model(model_name, final=False):
@@ -317,10 +324,10 @@ def stacked_base_model(model_name, final=False):
     if not base:
         return []
     if final:
-        return f"results/models/{{extractor}}/{base}/manifest.json"
+        return layout.model_file("{extractor}", base, "manifest.json")
     if not SAVED["save_folds"]:
         return []
-    return f"results/models/folds/{{split}}/{{extractor}}/{base}/fold{{fold}}"
+    return layout.fold_model_dir("{split}", "{extractor}", base, "{fold}")
 
 
 def get_study_stack(wildcards):
@@ -383,7 +390,7 @@ def study_trials():
     if not STUDY["enabled"]:
         return []
     return [
-        f"results/study/{SPLIT}/{extractor}/{model}/fold{fold}/trials.parquet"
+        layout.study_file(SPLIT, extractor, model, fold, "trials.parquet")
         for extractor in EXTRACTORS
         for model in STUDY["models"]
         for fold in fold_numbers(SPLIT)
@@ -405,11 +412,11 @@ def report_targets():
     plots += ["optuna_history"] if STUDY["enabled"] else []
     plots += ["gabor_responses"] if GABOR else []
     return [
-        "results/provenance.json",
-        "results/metrics/summary.html",
-        "results/metrics/averages.csv",
-        "results/metrics/best_per_au.csv",
-        *(f"results/plots/{name}.png" for name in plots),
+        layout.PROVENANCE,
+        layout.metrics_file("summary.html"),
+        layout.metrics_file("averages.csv"),
+        layout.metrics_file("best_per_au.csv"),
+        *(layout.plot(name) for name in plots),
     ]
 
 
@@ -452,25 +459,23 @@ CROSS_MODEL = _alternatives(MODELS, r"[a-z][a-z0-9_]*")
 
 
 def cross_shard_ids(cross, subject):
-    count = math.ceil(len(CROSS_FRAMES[cross][subject]) / SHARD_SIZE)
-    return [f"{shard:03d}" for shard in range(count)]
+    return layout.shard_ids(len(CROSS_FRAMES[cross][subject]), SHARD_SIZE)
 
 
 def get_cross_feature_shards(wildcards):
     """Every feature shard of a cross dataset for the model's extractor."""
     return [
-        f"results/features/{wildcards.extractor}/{wildcards.cross}/{subject}/{shard}.parquet"
+        layout.feature_shard(wildcards.extractor, subject, shard, wildcards.cross)
         for subject in CROSS_FRAMES[wildcards.cross]
         for shard in cross_shard_ids(wildcards.cross, subject)
     ]
 
 
 def get_cross_subject_labels(wildcards):
-    return expand(
-        "results/labels/{cross}/{subject}.parquet",
-        cross=wildcards.cross,
-        subject=CROSS_FRAMES[wildcards.cross],
-    )
+    return [
+        layout.labels_table(subject, wildcards.cross)
+        for subject in CROSS_FRAMES[wildcards.cross]
+    ]
 
 
 def cross_labels_dir(wildcards):
@@ -509,7 +514,7 @@ def cross_outputs(kind):
     """One file per cross dataset x model x its extractors: ``kind`` is metrics or predictions
     (none without cross datasets)."""
     return [
-        f"results/{kind}/cross/{cross}/{extractor}/{model}.parquet"
+        layout.cross_table(kind, cross, extractor, model)
         for cross in CROSS
         for model in MODELS
         for extractor in MODELS[model]["extractors"]
@@ -523,7 +528,22 @@ def cross_metrics_files():
 def cross_label_files():
     """Every cross subject's labels table, for the run's provenance."""
     return [
-        f"results/labels/{cross}/{subject}.parquet"
+        layout.labels_table(subject, cross)
         for cross, subjects in CROSS_FRAMES.items()
         for subject in subjects
     ]
+
+
+# The frame manifests every extraction and labels job takes as input (a small file, not hundreds
+# of image paths, which Snakemake would print whole when a job fails): written here, once the
+# config and every dataset have been checked (Snakemake caches folder listings once it builds the
+# DAG), and only when their content changed (frames, paths, image sizes and modification times),
+# so their modification time moves exactly when a subject's or a shard's images do.
+try:
+    write_frame_manifests(FRAMES, SHARD_SIZE)
+    for cross_name, cross_frames in CROSS_FRAMES.items():
+        write_frame_manifests(cross_frames, SHARD_SIZE, cross_name)
+except (OSError, ValueError) as error:
+    raise WorkflowError(
+        f"writing the frame manifests under results/frames: {error}"
+    ) from None

@@ -156,7 +156,7 @@ def check_once(check: Callable[[], None], checked: dict, stamps: str | Path) -> 
     import json
     from importlib.metadata import PackageNotFoundError, requires
 
-    from auflow.models.saved import package_versions
+    from auflow.versions import package_versions
 
     try:
         dependencies = {re.match(r"[A-Za-z0-9_.-]+", r).group(0) for r in requires("auflow") or []}

@@ -28,7 +28,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -37,6 +36,7 @@ import pandas as pd
 from auflow.aus import au_column
 from auflow.io.atomic import write_bytes_atomically
 from auflow.models.registry import MODELS, SKOPS_FILE, spec_of, trusted_types
+from auflow.versions import package_versions as installed_versions
 
 MODEL_FILE = SKOPS_FILE
 MANIFEST_FILE = "manifest.json"
@@ -71,13 +71,7 @@ def _saves_itself(classifier) -> bool:
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
     """Installed versions of ``names`` (by default the packages a saved model depends on);
     None for a package that is not installed."""
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    return installed_versions(names)
 
 
 def _sha256(path: Path) -> str:

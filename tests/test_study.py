@@ -93,8 +93,7 @@ def test_a_writer_killed_holding_the_journals_locks_holds_up_no_one(tmp_path):
             "-c",
             open_study_in
             + "import os, signal\n"
-            + "from auflow.study import _claims_locked\n"
-            + "_claims_locked(study).acquire()  # as a worker claiming a place does\n"
+            + "study.claims().acquire()  # as a worker claiming a place does\n"
             + "study._storage._backend._lock.acquire()  # as a writer does\n"
             + "os.kill(os.getpid(), signal.SIGKILL)\n",
             "results/study.journal",

@@ -288,13 +288,21 @@ def study_params(wildcards):
     }
 
 
+def study_inputs(**more):
+    """What a study's worker and gather jobs read (the gather job: and ``more``)."""
+    return {
+        "dataset": layout.DATASET,
+        "folds": layout.FOLDS,
+        "stack": get_study_stack,
+        **more,
+    }
+
+
 def study_workers(wildcards):
     """The worker jobs' flags that a study's gather job waits for (none with one worker)."""
     if STUDY["workers"] == 1:
         return []
-    return expand(
-        layout.STUDY_WORKER_DONE, worker=range(STUDY["workers"]), **wildcards
-    )
+    return expand(layout.STUDY_WORKER_DONE, worker=range(STUDY["workers"]), **wildcards)
 
 
 def stack_table(model_name, final=False):
@@ -355,6 +363,28 @@ def mem_mb_for_model(model_name):
     return mem_mb
 
 
+def model_resources(model_name):
+    """What a model's classify and fit_final jobs declare of memory and time."""
+    return {"mem_mb": mem_mb_for_model(model_name), "runtime": runtime_for_dataset}
+
+
+def model_params(model_name, **more):
+    """What a model's classify and fit_final jobs are given (and re-run when it changes): the
+    model, its parameters and settings, what its saved manifest records, and ``more``.
+    """
+    model = MODELS[model_name]
+    return {
+        "model": model_name,
+        "classifier": model["classifier"],
+        "classifier_params": model["params"],
+        "settings": model["settings"].as_dict(),
+        "extractor_params": get_extractor_params,
+        "face_size": FEATURES["face_size"],
+        **more,
+        "version": VERSION,
+    }
+
+
 def mem_mb_for_study(wildcards, input, threads):
     """Memory of a study's jobs: its model's (a wildcard of the study rules)."""
     return mem_mb_for_model(wildcards.model)(wildcards, input, threads)
@@ -383,6 +413,15 @@ def runtime_for_dataset(wildcards, input, threads):
 def runtime_for_study(wildcards, input, threads):
     """Time limit (minutes) of a study's jobs: a fit per trial, and the final fit."""
     return _learn_minutes(study_params(wildcards)["n_trials"] + 1, input)
+
+
+# What a study's worker and gather jobs declare of memory and time: its model's.
+STUDY_RESOURCES = {"mem_mb": mem_mb_for_study, "runtime": runtime_for_study}
+
+
+def study_file(name):
+    """The pattern of a file of a fold's study (``trials.parquet``, ``best.json``, ...)."""
+    return layout.study_file("{split}", "{extractor}", "{model}", "{fold}", name)
 
 
 def study_trials():

@@ -12,6 +12,7 @@
 # time, and their frame manifests written (the cross datasets section of rules/common.smk, with
 # the helpers these rules use).
 
+
 use rule extract_features as cross_extract_features with:
     input:
         frames=layout.CROSS_FRAMES_SHARD,
@@ -52,7 +53,9 @@ rule cross_predict:
         model=layout.model_file("{extractor}", "{model}", "manifest.json"),
         features=get_cross_feature_shards,
     output:
-        predictions=layout.cross_table("predictions", "{cross}", "{extractor}", "{model}"),
+        predictions=layout.cross_table(
+            "predictions", "{cross}", "{extractor}", "{model}"
+        ),
     log:
         "logs/cross_predict/{cross}/{extractor}/{model}.log",
     benchmark:
@@ -74,7 +77,9 @@ rule cross_predict:
 
 rule cross_score:
     input:
-        predictions=layout.cross_table("predictions", "{cross}", "{extractor}", "{model}"),
+        predictions=layout.cross_table(
+            "predictions", "{cross}", "{extractor}", "{model}"
+        ),
         labels=get_cross_subject_labels,
     output:
         metrics=layout.cross_table("metrics", "{cross}", "{extractor}", "{model}"),

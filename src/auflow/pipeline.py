@@ -3,7 +3,8 @@
 - :func:`classify_fold` (rules ``classify_<model>``): a model fitted on a fold's training
   subjects, predicting and scoring its test subjects (:func:`evaluate_fold`);
 - :func:`study_fold` (rule ``study``): a fold's Optuna study, then its best parameters fitted,
-  predicting and scoring the test subjects as :func:`classify_fold` does;
+  predicting and scoring the test subjects as :func:`classify_fold` does; :func:`add_study_trials`
+  (rule ``study_worker``): one of the workers adding trials to the study's journal;
 - :func:`fit_final` (rules ``fit_final_<model>``): a model fitted on every subject and saved;
 - :func:`score_cross` (rule ``cross_score``): a final model's predictions of a cross dataset
   scored as a fold is.
@@ -165,15 +166,10 @@ def study_fold(
         ``metrics`` (attributes).
     """
     from auflow.plots import plot_study
-    from auflow.study import finished_trials, run_study, study_of_files
+    from auflow.study import finished_trials, run_study
 
-    settings = EvaluationSettings(**study_params["settings"])
-    folds_table = read_table(folds)
-    # the fold's two parts, never the whole table's features beside them (the trials see the
-    # first)
-    train, test = load_model_fold(dataset, stack, folds_table, ids.fold, settings.normalise)
-    name = study_of_files(
-        [dataset, *([stack] if stack else [])], folds, model, ids.fold, study_params
+    settings, folds_table, train, test, name = _study_of(
+        model, study_params, ids.fold, dataset, folds, stack
     )
     study, best = run_study(
         train,
@@ -207,6 +203,57 @@ def study_fold(
     Path(outputs.best).write_text(
         json.dumps({"study": name, "best_value": study.best_value, "params": best}, indent=2)
     )
+
+
+def _study_of(model: str, study_params: dict, fold: int, dataset, folds, stack, with_test=True):
+    """(settings, folds table, train, test, name) of a fold's study: the fold's parts as a
+    model's job reads them (``with_test=False``: test None) and the study's name
+    (:func:`auflow.study.study_of_files`)."""
+    from auflow.study import study_of_files
+
+    settings = EvaluationSettings(**study_params["settings"])
+    folds_table = read_table(folds)
+    # the fold's parts, never the whole table's features beside them (the trials see the first)
+    train, test = load_model_fold(dataset, stack, folds_table, fold, settings.normalise, with_test)
+    data = [dataset, *([stack] if stack else [])]
+    name = study_of_files(data, folds, model, fold, study_params)
+    return settings, folds_table, train, test, name
+
+
+def add_study_trials(
+    model: str,
+    study_params: dict,
+    fold: int,
+    worker: str,
+    *,
+    dataset: str,
+    folds: str,
+    stack: str | None = None,
+    n_jobs: int = 1,
+) -> int:
+    """One worker (``worker``) of the study of ``model`` on ``fold``: trials added to the
+    study's shared journal until it holds ``n_trials`` (:func:`auflow.study.add_trials`).
+    Returns the number of trials this worker ran."""
+    from auflow.study import add_trials, objective_for, open_study
+
+    settings, folds_table, train, _, name = _study_of(
+        model, study_params, fold, dataset, folds, stack, with_test=False
+    )
+    objective, _ = objective_for(
+        train,
+        folds_table,
+        fold,
+        model,
+        settings,
+        n_jobs,
+        study_params["base_params"],
+        study_params["inner_parts"],
+    )
+    study = open_study(study_params["journal"], name)
+    n_trials, timeout = study_params["n_trials"], study_params["timeout"]
+    ran = add_trials(study, objective, n_trials, worker, settings.seed, timeout)
+    log.info("%s of study %s: %d trials", worker, name, ran)
+    return ran
 
 
 def fit_final(

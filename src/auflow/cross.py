@@ -44,10 +44,11 @@ def predict_cross(model_dir: str | Path, feature_paths) -> pd.DataFrame:
     ``subject``, ``frame``, then per AU ``AU01_p``, ``AU01_c`` (and ``AU01_r``): one row per
     frame, sorted by (subject, frame). Labels are never read.
     """
+    from auflow.features.normalise import normalise
     from auflow.io.dataset import concat_tables
     from auflow.io.parquet import read_metadata
     from auflow.models.saved import ModelError, load_model
-    from auflow.models.train import normalise, predict_frames
+    from auflow.models.train import predict_frames
 
     saved = load_model(model_dir)
     manifest = saved.manifest

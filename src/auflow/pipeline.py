@@ -351,8 +351,8 @@ def save_detector(
     parent folder of a ``manifest.json`` output). A stacked detector (``stack``) is first given
     the per-frame detector saved in ``base_model`` (:func:`stack_for_saving`), so that it
     scores features."""
+    from auflow.io.dataset import feature_columns
     from auflow.models.saved import build_manifest, save_model
-    from auflow.models.train import feature_columns
 
     feature_names = stack_for_saving(detector, stack, base_model)
     directory = _model_folder(directory)

@@ -15,12 +15,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from auflow.evaluation.folds import split_fold, training_frames
 from auflow.evaluation.metrics import HEADLINE_METRIC, score_predictions
 from auflow.io.dataset import KEY
 from auflow.journal import JournalStudy, open_journal_study
 from auflow.models import make_detector
 from auflow.models.registry import spec_of, studied
-from auflow.models.train import fit_detector, predict_frames, split_fold, training_frames
+from auflow.models.train import fit_detector, predict_frames
 from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,7 @@ def objective_for(
     """The objective of ``model``'s study on ``fold``: it sees the fold's training subjects only.
 
     ``dataset`` is the dataset table, or only the fold's training frames (what a study job reads,
-    :func:`auflow.models.train.load_fold` with ``with_test=False``, so that the table's other
+    :func:`auflow.evaluation.folds.load_fold` with ``with_test=False``, so that the table's other
     features are not held during the trials).
 
     A trial is scored as the pipeline reports, F1 per AU pooled over the inner validation

@@ -209,7 +209,8 @@ class SavedModel:
         frames : (n_frames,) int frame numbers, or None for consecutive rows. A sequence model's
             windows follow them and stop at gaps (e.g. a frame without a face).
         """
-        from auflow.models.train import normalise, predict_frames
+        from auflow.features.normalise import normalise
+        from auflow.models.train import predict_frames
 
         names = self.manifest["feature_names"]
         if features.shape[1] != len(names):

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from auflow.workflow import job_counts
+from auflow.snakemake_output import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 DISFA_SUBJECTS = 27

@@ -17,7 +17,8 @@ from auflow.io.images import SUBJECT_NAME
 from auflow.models import stacks_on
 from auflow.models.registry import spec_of
 from auflow.settings import EvaluationSettings
-from auflow.workflow import check_once, failed_jobs_summary
+from auflow.checks import check_once
+from auflow.snakemake_output import failed_jobs_summary
 
 
 wildcard_constraints:

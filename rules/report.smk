@@ -4,7 +4,7 @@
 # results/provenance.json is an input of these end-of-DAG rules only: a new git commit or a new
 # package version re-runs the few cheap jobs that read it, never the extraction or the learners.
 
-from auflow.workflow import config_hash
+from auflow.checks import config_hash
 
 
 rule provenance:

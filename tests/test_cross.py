@@ -25,7 +25,7 @@ from auflow.io.discovery import discover_dataset
 from auflow.io.parquet import read_table
 from auflow.models.saved import load_model
 from auflow.models.train import predict_frames
-from auflow.workflow import job_counts
+from auflow.snakemake_output import job_counts
 
 from conftest import TINY, TINY_CONFIG, snakemake
 

@@ -1,9 +1,10 @@
 """Rules classify_<name>: a model fitted on a fold's training subjects, predicting and scoring
 its test subjects (auflow.pipeline.classify_fold)."""
 
+from auflow.checks import config_hash
 from auflow.pipeline import FoldIds, Saving, classify_fold
 from auflow.settings import EvaluationSettings
-from auflow.workflow import config_hash, log_to, optional_input, use_malloc_settings
+from auflow.workflow import log_to, optional_input, use_malloc_settings
 
 use_malloc_settings(snakemake.params.classifier)  # first: it may restart the script
 log_to(snakemake.log[0])

@@ -1,9 +1,10 @@
 """Rules fit_final_<name>: the model fitted on every subject, saved for auflow predict
 (auflow.pipeline.fit_final)."""
 
+from auflow.checks import config_hash
 from auflow.pipeline import Saving, fit_final
 from auflow.settings import EvaluationSettings
-from auflow.workflow import config_hash, log_to, optional_input, use_malloc_settings
+from auflow.workflow import log_to, optional_input, use_malloc_settings
 
 use_malloc_settings(snakemake.params.classifier)  # first: it may restart the script
 log_to(snakemake.log[0])

@@ -109,7 +109,7 @@ def build_provenance(
         each is fingerprinted under ``cross_datasets``, when there are any.
     """
     from auflow import __version__
-    from auflow.workflow import config_hash
+    from auflow.checks import config_hash
 
     provenance = {
         "config_hash": config_hash(config),

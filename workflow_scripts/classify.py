@@ -2,7 +2,7 @@
 its test subjects (auflow.pipeline.classify_fold)."""
 
 from auflow.checks import config_hash
-from auflow.pipeline import FoldIds, Saving, classify_fold
+from auflow.pipeline import FoldIds, Model, Saving, Stacking, classify_fold
 from auflow.settings import EvaluationSettings
 from auflow.workflow import log_to, optional_input, use_malloc_settings
 
@@ -10,18 +10,13 @@ use_malloc_settings(snakemake.params.classifier)  # first: it may restart the sc
 log_to(snakemake.log[0])
 w, p, i, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output
 classify_fold(
-    p.model,
-    p.classifier,
-    p.classifier_params,
-    EvaluationSettings(**p.settings),
+    Model(p.model, p.classifier, p.classifier_params, EvaluationSettings(**p.settings)),
     FoldIds(w.extractor, p.model, w.split, p.leaky, int(w.fold)),
     dataset=i.dataset,
     folds=i.folds,
     predictions=out.predictions,
     metrics=out.metrics,
-    stack=optional_input(i.stack),  # a stacked model's features
-    stack_out=optional_input(out.stack),  # a model another stacks on: its scores
-    base_model=optional_input(i.base_model),
+    stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     fold_model=optional_input(out.fold_model),
     saving=Saving(w.extractor, p.extractor_params, p.face_size, config_hash(snakemake.config)),
     n_jobs=snakemake.threads,

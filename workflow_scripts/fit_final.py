@@ -2,7 +2,7 @@
 (auflow.pipeline.fit_final)."""
 
 from auflow.checks import config_hash
-from auflow.pipeline import Saving, fit_final
+from auflow.pipeline import Model, Saving, Stacking, fit_final
 from auflow.settings import EvaluationSettings
 from auflow.workflow import log_to, optional_input, use_malloc_settings
 
@@ -10,15 +10,10 @@ use_malloc_settings(snakemake.params.classifier)  # first: it may restart the sc
 log_to(snakemake.log[0])
 w, p, i, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output
 fit_final(
-    p.model,
-    p.classifier,
-    p.classifier_params,
-    EvaluationSettings(**p.settings),
+    Model(p.model, p.classifier, p.classifier_params, EvaluationSettings(**p.settings)),
     dataset=i.dataset,
     manifest=out.manifest,
     saving=Saving(w.extractor, p.extractor_params, p.face_size, config_hash(snakemake.config)),
-    stack=optional_input(i.stack),  # a stacked model's features
-    stack_out=optional_input(out.stack),  # a model another stacks on: its scores
-    base_model=optional_input(i.base_model),
+    stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     n_jobs=snakemake.threads,
 )

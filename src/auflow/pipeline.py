@@ -42,6 +42,36 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
+class Model:
+    """A model of the run: its label (``svm_linear_static``), its registry name
+    (``svm_linear``), its parameters (its config section's) and its evaluation settings."""
+
+    name: str
+    classifier: str
+    params: dict | None
+    settings: EvaluationSettings
+
+    def detector(self, n_jobs: int = 1):
+        """An unfitted detector of the model (:func:`auflow.models.make_detector`)."""
+        return make_detector(self.classifier, self.params, self.settings, n_jobs)
+
+
+@dataclass(frozen=True)
+class Stacking:
+    """A model's stack tables (:mod:`auflow.models.stacking`): ``inputs``, the table a stacked
+    model takes as its features; ``output``, where a per-frame model another model stacks on
+    writes its scores; ``base_model``, the saved per-frame model (folder or manifest) a saved
+    stacked model carries to score features. None where it has none."""
+
+    inputs: str | None = None
+    output: str | None = None
+    base_model: str | None = None
+
+
+NO_STACKING = Stacking()
+
+
+@dataclass(frozen=True)
 class Saving:
     """What a saved model's manifest records of the run that fitted it, beside the model."""
 
@@ -62,15 +92,15 @@ class FoldIds:
     fold: int
 
 
-def fit(detector, train: pd.DataFrame, test, stack: str | None, stack_out: str | None, seed: int):
-    """Fit ``detector`` on ``train``: on the stack table ``stack``'s columns for a stacked model,
-    and, for a per-frame model another stacks on (``stack_out``), writing the stack table of
-    ``train`` (out-of-split scores) and ``test`` (None for a final fit) there."""
-    if stack_out:
+def fit(detector, train: pd.DataFrame, test, stacking: Stacking, seed: int) -> None:
+    """Fit ``detector`` on ``train`` (for a stacked model: the stack table's columns), and, for
+    a per-frame model another stacks on (``stacking.output``), write there the stack table of
+    ``train`` (out-of-split scores) and ``test`` (None for a final fit)."""
+    if stacking.output:
         stacked, made = fit_stacked(detector, train, test, seed)
-        write_table(stacked, stack_out, stack_metadata(made, detector))
+        write_table(stacked, stacking.output, stack_metadata(made, detector))
     else:
-        fit_detector(detector, train, **stacked_fit(detector, stack))
+        fit_detector(detector, train, **stacked_fit(detector, stacking.inputs))
 
 
 def evaluate_fold(
@@ -84,13 +114,12 @@ def evaluate_fold(
     predictions: str,
     metrics: str,
     metadata: dict,
-    stack: str | None = None,
-    stack_out: str | None = None,
+    stacking: Stacking = NO_STACKING,
 ) -> None:
     """The fold pipeline: fit ``detector`` on the fold's ``train`` frames (:func:`fit`), predict
     its ``test`` frames once, score them against the labels of the ``dataset`` table, and write
     the ``predictions`` (with ``metadata``) and the ``metrics`` tables."""
-    fit(detector, train, test, stack, stack_out, settings.seed)
+    fit(detector, train, test, stacking, settings.seed)
     predicted = predict_frames(detector, test, ids.fold)
     write_table(predicted, predictions, metadata)
     labels = load_labels(dataset)  # the metrics need the labels only
@@ -100,31 +129,29 @@ def evaluate_fold(
 
 
 def classify_fold(
-    model: str,
-    classifier: str,
-    params: dict | None,
-    settings: EvaluationSettings,
+    model: Model,
     ids: FoldIds,
     *,
     dataset: str,
     folds: str,
     predictions: str,
     metrics: str,
-    stack: str | None = None,
-    stack_out: str | None = None,
-    base_model: str | None = None,
+    stacking: Stacking = NO_STACKING,
     fold_model: str | None = None,
     saving: Saving | None = None,
     n_jobs: int = 1,
 ) -> None:
-    """A model (``model``: its label in the run, ``classifier``: its registry name) fitted on
-    the training subjects of fold ``ids.fold`` of the ``folds`` table, predicting and scoring
-    its test subjects (:func:`evaluate_fold`); saved into ``fold_model`` when given."""
+    """``model`` fitted on the training subjects of fold ``ids.fold`` of the ``folds`` table,
+    predicting and scoring its test subjects (:func:`evaluate_fold`); saved into
+    ``fold_model`` when given."""
+    settings = model.settings
     # the two parts are read straight from the table, never the whole table's features beside
     # them (a stacked model's features are the stack table's columns)
-    train, test = load_model_fold(dataset, stack, read_table(folds), ids.fold, settings.normalise)
-    detector = make_detector(classifier, params, settings, n_jobs)
-    metadata = {"classifier": model, "params": params, "target": settings.target}
+    train, test = load_model_fold(
+        dataset, stacking.inputs, read_table(folds), ids.fold, settings.normalise
+    )
+    detector = model.detector(n_jobs)
+    metadata = {"classifier": model.name, "params": model.params, "target": settings.target}
     evaluate_fold(
         detector,
         train,
@@ -135,11 +162,10 @@ def classify_fold(
         predictions=predictions,
         metrics=metrics,
         metadata=metadata,
-        stack=stack,
-        stack_out=stack_out,
+        stacking=stacking,
     )
     if fold_model:
-        save_detector(detector, fold_model, train, model, saving, settings, stack, base_model)
+        save_detector(detector, fold_model, train, model, saving, stacking)
 
 
 def study_fold(
@@ -197,7 +223,7 @@ def study_fold(
         predictions=outputs.predictions,
         metrics=outputs.metrics,
         metadata={"classifier": ids.classifier, "params": best},
-        stack=stack,
+        stacking=Stacking(inputs=stack),
     )
     write_table(finished_trials(study), outputs.trials, {"study": name})
     Path(outputs.best).write_text(
@@ -257,28 +283,23 @@ def add_study_trials(
 
 
 def fit_final(
-    model: str,
-    classifier: str,
-    params: dict | None,
-    settings: EvaluationSettings,
+    model: Model,
     *,
     dataset: str,
     manifest: str,
     saving: Saving,
-    stack: str | None = None,
-    stack_out: str | None = None,
-    base_model: str | None = None,
+    stacking: Stacking = NO_STACKING,
     n_jobs: int = 1,
 ) -> None:
-    """A model fitted on every subject of the ``dataset`` table (a stacked model: on the rows of
-    its stack table), saved with its ``manifest`` for ``auflow predict``."""
-    if stack:  # the per-frame detector's scores are its features
-        training = read_stacked(stack, dataset)
+    """``model`` fitted on every subject of the ``dataset`` table (a stacked model: on the rows
+    of its stack table), saved with its ``manifest`` for ``auflow predict``."""
+    if stacking.inputs:  # the per-frame detector's scores are its features
+        training = read_stacked(stacking.inputs, dataset)
     else:
-        training = load_dataset(dataset, settings.normalise)
-    detector = make_detector(classifier, params, settings, n_jobs)
-    fit(detector, training, None, stack, stack_out, settings.seed)
-    save_detector(detector, manifest, training, model, saving, settings, stack, base_model)
+        training = load_dataset(dataset, model.settings.normalise)
+    detector = model.detector(n_jobs)
+    fit(detector, training, None, stacking, model.settings.seed)
+    save_detector(detector, manifest, training, model, saving, stacking)
 
 
 def score_cross(
@@ -341,20 +362,18 @@ def save_detector(
     detector,
     directory,
     training: pd.DataFrame,
-    model: str,
+    model: Model,
     saving: Saving,
-    settings: EvaluationSettings,
-    stack: str | None = None,
-    base_model: str | None = None,
+    stacking: Stacking = NO_STACKING,
 ) -> None:
-    """Save a fitted detector with its manifest into ``directory`` (a model folder, or the
-    parent folder of a ``manifest.json`` output). A stacked detector (``stack``) is first given
-    the per-frame detector saved in ``base_model`` (:func:`stack_for_saving`), so that it
+    """Save ``model``'s fitted detector with its manifest into ``directory`` (a model folder,
+    or the parent folder of a ``manifest.json`` output). A stacked detector is first given the
+    per-frame detector saved in ``stacking.base_model`` (:func:`stack_for_saving`), so that it
     scores features."""
     from auflow.io.dataset import feature_columns
     from auflow.models.saved import build_manifest, save_model
 
-    feature_names = stack_for_saving(detector, stack, base_model)
+    feature_names = stack_for_saving(detector, stacking.inputs, stacking.base_model)
     directory = _model_folder(directory)
     manifest = build_manifest(
         detector,
@@ -362,9 +381,9 @@ def save_detector(
         extractor_params=dict(saving.extractor_params or {}),
         face_size=saving.face_size,
         feature_names=feature_names or feature_columns(training),
-        normalise=settings.normalise,
+        normalise=model.settings.normalise,
         training=training,
         config_hash=saving.config_hash,
-        model=model,
+        model=model.name,
     )
     save_model(detector, directory, manifest)

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from auflow.aus import au_column
-from auflow.evaluation.metrics import HEADLINE_METRIC, score_predictions
+from auflow.evaluation.metrics import HEADLINE_METRIC, OCCURRENCE_METRICS, score_predictions
 from auflow.evaluation.splits import LEAKY_SPLITS
 from auflow.io.parquet import read_table
 from auflow.layout import parse_fold_table
@@ -25,14 +25,9 @@ BASELINE = "baseline"
 DISFA8_AUS = (1, 2, 4, 6, 9, 12, 25, 26)
 AVERAGES = {"disfa8": "8 DISFA AUs", "all": "all AUs"}
 
-SUMMARY_METRICS = [
-    HEADLINE_METRIC,
-    "precision",
-    "recall",
-    "accuracy",
-    "balanced_accuracy",
-    "roc_auc",
-]
+# the summary's per-fold columns: the occurrence metrics without the PR curve's area and the
+# base rate (which the summary shows apart)
+SUMMARY_METRICS = [m for m in OCCURRENCE_METRICS if m not in ("pr_auc", "base_rate")]
 LEAKAGE_METRICS = [HEADLINE_METRIC, "balanced_accuracy", "roc_auc"]
 
 

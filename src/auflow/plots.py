@@ -9,7 +9,6 @@ a model keeps its colour in every figure; a test checks it from these returned m
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -31,6 +30,7 @@ from auflow.evaluation.aggregate import (  # noqa: E402
 )
 from auflow.evaluation.metrics import HEADLINE_METRIC  # noqa: E402
 from auflow.evaluation.splits import cross_name, is_cross_split  # noqa: E402
+from auflow.features.descriptors import EXTRACTORS  # noqa: E402
 
 DPI = 100
 # (width, height) in inches of each figure; the PNG is DPI times that in pixels.
@@ -859,15 +859,10 @@ def plot_data_overview(
     return _save(fig, "data_overview", path, provenance)
 
 
-_ENERGY = re.compile(r"^gabor_(t[^_]+_f[^_]+)_c\d+_\d+_mean$")
-_HISTOGRAM = re.compile(r"^gabor_hist_(t[^_]+_f[^_]+)_b(\d+)$")
-_SEED_HISTOGRAM = re.compile(r"^gabor_hist_seed_bin(\d+)$")
-
-
 def gabor_columns(extractor: str, columns) -> list[str]:
-    """The feature columns :func:`gabor_profile` reads for ``extractor``."""
-    pattern = {"gabor_energy": _ENERGY, "gabor_hist": _HISTOGRAM}.get(extractor, _SEED_HISTOGRAM)
-    return [c for c in columns if pattern.match(c)]
+    """The feature columns :func:`gabor_profile` reads for ``extractor`` (its ``RESPONSES``)."""
+    responses = EXTRACTORS[extractor].RESPONSES
+    return [c for c in columns if responses.key(c) is not None]
 
 
 def gabor_profile(dataset: pd.DataFrame, extractor: str) -> tuple[pd.DataFrame, str]:
@@ -877,23 +872,17 @@ def gabor_profile(dataset: pd.DataFrame, extractor: str) -> tuple[pd.DataFrame, 
     -------
     (table, x_label): rows the subjects, columns the histogram bins (``gabor_hist_seed``,
     ``gabor_hist``: the mean histogram over frames, and over filters for ``gabor_hist``) or the
-    filters (``gabor_energy``: the mean Gabor magnitude over frames and face cells).
+    filters (``gabor_energy``: the mean Gabor magnitude over frames and face cells), as the
+    extractor's ``RESPONSES`` (:class:`auflow.features.descriptors.Responses`) say.
     """
+    responses = EXTRACTORS[extractor].RESPONSES
     columns = gabor_columns(extractor, dataset.columns)
     if not columns:
         raise ValueError(f"dataset of {extractor}: no Gabor feature columns found")
     per_subject = dataset.groupby("subject")[columns].mean()
-    if extractor == "gabor_energy":
-        keys = [_ENERGY.match(c).group(1) for c in columns]
-        label = "Gabor filter (orientation in degrees, frequency in cycles/pixel)"
-    elif extractor == "gabor_hist":
-        keys = [int(_HISTOGRAM.match(c).group(2)) for c in columns]
-        label = "histogram bin (mean over filters)"
-    else:
-        keys = [int(_SEED_HISTOGRAM.match(c).group(1)) for c in columns]
-        label = "histogram bin"
+    keys = [responses.key(c) for c in columns]
     profile = per_subject.T.groupby(keys, sort=False).mean().T
-    return profile, label
+    return profile, responses.axis
 
 
 def plot_gabor_responses(
@@ -908,15 +897,16 @@ def plot_gabor_responses(
     fig = _figure("gabor_responses")
     ax = fig.subplots()
     profile, label = gabor_profile(dataset, extractor)
+    responses = EXTRACTORS[extractor].RESPONSES
     palette = matplotlib.colormaps["viridis"]
     positions = np.arange(profile.shape[1])
     for i, (subject, values) in enumerate(profile.iterrows()):
         colour = palette(i / max(len(profile) - 1, 1))
         ax.plot(positions, values.to_numpy(float), "-o", ms=3, lw=1, color=colour, label=subject)
     ax.set_xticks(positions, [str(k) for k in profile.columns], rotation=90 if profile.shape[1]
-                  > 20 or extractor == "gabor_energy" else 0, fontsize=8)  # fmt: skip
+                  > 20 or not responses.numbered else 0, fontsize=8)  # fmt: skip
     ax.set_xlabel(label)
-    what = "mean Gabor energy" if extractor == "gabor_energy" else "mean share of responses"
+    what = responses.value
     ax.set_ylabel(what)
     ax.set_title(f"{extractor}: {what} per subject (mean over the subject's frames)")
     ax.legend(fontsize="small", ncol=max(1, len(profile) // 12), title="subject")

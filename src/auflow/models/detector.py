@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted
 from auflow.aus import occurs
 from auflow.evaluation.splits import inner_group_splits
 from auflow.models.classic import make_classifier
-from auflow.models.registry import MODELS
+from auflow.models.records import MODELS
 
 log = logging.getLogger(__name__)
 

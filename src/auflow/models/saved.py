@@ -35,7 +35,7 @@ import pandas as pd
 
 from auflow.aus import au_column
 from auflow.io.atomic import write_bytes_atomically
-from auflow.models.registry import MODELS, SKOPS_FILE, spec_of, trusted_types
+from auflow.models.records import MODELS, SKOPS_FILE, spec_of, trusted_types
 from auflow.versions import package_versions as installed_versions
 
 MODEL_FILE = SKOPS_FILE

@@ -257,6 +257,10 @@ def allow_leaky(wildcards):
     return EVALUATION["allow_leaky"] or compared
 
 
+# What a job reading a few small tables (labels, metrics) declares: a gigabyte, ten minutes.
+SMALL_JOB = {"mem_mb": 1000, "runtime": 10}
+
+
 def mem_mb_for_dataset(wildcards, input, threads):
     """Memory of a job reading the feature table: a gigabyte for the libraries and the work,
     plus twice the size of its inputs, and once more per thread beyond the first (an AU

@@ -94,8 +94,7 @@ rule cross_score:
         "../envs/learn.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         aus=config["aus"],
         occurrence_threshold=config["occurrence_threshold"],

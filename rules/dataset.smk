@@ -36,8 +36,7 @@ rule folds:
         "../envs/learn.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         k=EVALUATION["k"],
         seed=EVALUATION["seed"],

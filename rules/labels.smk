@@ -17,8 +17,7 @@ rule labels:
         "../envs/features.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         label_format=DATASET["label_format"],
         labels_dir=str(LABELS),

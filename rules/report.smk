@@ -25,8 +25,7 @@ rule provenance:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         # The git commit is read when the job runs, not declared here, so that committing does
         # not by itself re-run the tables.
@@ -106,8 +105,7 @@ rule aggregate_metrics:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         settings=SETTINGS.as_dict(),
         split=SPLIT,
@@ -268,8 +266,7 @@ rule leakage_comparison:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         split=SPLIT,
         compared=COMPARED_SPLIT,

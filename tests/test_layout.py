@@ -60,3 +60,10 @@ def test_a_cross_dataset_has_a_path_component_more_than_the_main_one():
 )
 def test_shards_cut_a_subjects_frames_every_shard_size(frames, shard_size, expected):
     assert layout.shard_ids(frames, shard_size) == expected
+
+
+def test_a_labels_table_says_which_dataset_and_subject_it_is_of():
+    assert layout.parse_labels_table(layout.labels_table("SN001")) == (None, "SN001")
+    assert layout.parse_labels_table(layout.labels_table("SN001", "lab_b")) == ("lab_b", "SN001")
+    with pytest.raises(ValueError, match="not a labels table"):
+        layout.parse_labels_table("results/dataset/hog.parquet")

@@ -117,6 +117,14 @@ class FoldOf(NamedTuple):
     fold: int
 
 
+class LabelsOf(NamedTuple):
+    """What a labels table is of: its cross dataset (None for the main dataset) and subject."""
+
+    cross: str | None
+    subject: str
+
+
+_LABELS_TABLE = re.compile(r"(?:^|/)labels/(?:([^/]+)/)?([^/]+)\.parquet$")
 _FOLD_TABLE = re.compile(r"(?:^|/)[^/]+/([^/]+)/([^/]+)/([^/]+)/fold(\d+)\.parquet$")
 _STUDY_FILE = re.compile(r"(?:^|/)study/([^/]+)/([^/]+)/([^/]+)/fold(\d+)/[^/]+$")
 
@@ -137,3 +145,11 @@ def parse_fold_table(path) -> FoldOf:
 def parse_study_file(path) -> FoldOf:
     """The split, extractor, model and fold of a :func:`study_file` path."""
     return _parsed(_STUDY_FILE, path, f"a file of a fold's study ({STUDY}/<file>)")
+
+
+def parse_labels_table(path) -> LabelsOf:
+    """The cross dataset (None: the main one) and the subject of a :func:`labels_table` path."""
+    match = _LABELS_TABLE.search(Path(path).as_posix())
+    if match is None:
+        raise ValueError(f"{path} is not a labels table ({LABELS} or {CROSS_LABELS})")
+    return LabelsOf(*match.groups())

@@ -2,7 +2,7 @@
 
 People share model files, and a pickle runs whatever it contains when it is loaded. A saved
 detector is therefore written with ``skops.io``, which rebuilds objects from a description and
-refuses any type that is not on an explicit list (:func:`auflow.models.registry.trusted_types`:
+refuses any type that is not on an explicit list (:func:`auflow.models.records.trusted_types`:
 auflow's detector, the scikit-learn and imbalanced-learn pieces our classifiers are made of).
 ``manifest.json`` beside it says everything ``auflow predict`` needs to use the model or to
 refuse a mismatch, and records the SHA-256 of the model file: a model file that does not match
@@ -233,7 +233,7 @@ def load_model(directory: str | Path) -> SavedModel:
     ModelError
         No manifest or model file; a model file whose SHA-256 differs from the manifest's; a
         format or scikit-learn version this auflow cannot use; a model file holding a type
-        outside :func:`auflow.models.registry.trusted_types` (nothing of it is instantiated);
+        outside :func:`auflow.models.records.trusted_types` (nothing of it is instantiated);
         a Keras model naming a module outside Keras or holding a Lambda layer.
     """
     directory = Path(directory)
@@ -276,7 +276,7 @@ def write_skops(detector, path: Path) -> None:
 
 def read_skops(path: Path):
     """The object of a skops file, refusing it (ModelError, nothing instantiated) when it holds
-    a type outside :func:`auflow.models.registry.trusted_types`."""
+    a type outside :func:`auflow.models.records.trusted_types`."""
     import skops.io as sio
 
     data = Path(path).read_bytes()

@@ -45,7 +45,8 @@ MODEL = Model(
 IDS = FoldIds("generated", "svm_linear", "group_kfold", False, 1)
 
 
-def test_a_fold_is_fitted_on_the_others_and_its_test_subject_predicted_and_scored(tmp_path):
+def classify(tmp_path, **saving) -> pd.DataFrame:
+    """Fold 1 (subject s2) of the generated dataset classified into ``tmp_path``; the dataset."""
     dataset_path, folds_path, dataset = dataset_files(tmp_path)
     classify_fold(
         MODEL,
@@ -54,7 +55,13 @@ def test_a_fold_is_fitted_on_the_others_and_its_test_subject_predicted_and_score
         folds=folds_path,
         predictions=tmp_path / "predictions.parquet",
         metrics=tmp_path / "metrics.parquet",
+        **saving,
     )
+    return dataset
+
+
+def test_a_fold_is_fitted_on_the_others_and_its_test_subject_predicted_and_scored(tmp_path):
+    dataset = classify(tmp_path)
     predictions = read_table(tmp_path / "predictions.parquet")
     assert set(predictions["subject"]) == {"s2"} and (predictions["fold"] == 1).all()
     metrics = read_table(tmp_path / "metrics.parquet")
@@ -70,17 +77,8 @@ def test_a_fold_is_fitted_on_the_others_and_its_test_subject_predicted_and_score
 
 
 def test_a_saved_fold_model_predicts_what_its_fold_predicted(tmp_path):
-    dataset_path, folds_path, dataset = dataset_files(tmp_path)
-    classify_fold(
-        MODEL,
-        IDS,
-        dataset=dataset_path,
-        folds=folds_path,
-        predictions=tmp_path / "predictions.parquet",
-        metrics=tmp_path / "metrics.parquet",
-        fold_model=tmp_path / "fold1",
-        saving=Saving("generated", {}, 48, "0123456789abcdef"),
-    )
+    saving = Saving("generated", {}, 48, "0123456789abcdef")
+    dataset = classify(tmp_path, fold_model=tmp_path / "fold1", saving=saving)
     saved = load_model(tmp_path / "fold1")
     assert saved.manifest["model"] == "svm_linear"
     assert saved.manifest["extractor"] == "generated" and saved.manifest["face_size"] == 48

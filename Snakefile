@@ -36,13 +36,13 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        "results/metrics/summary.md",
-        "results/metrics/summary.csv",
+        layout.metrics_file("summary.md"),
+        layout.metrics_file("summary.csv"),
         report_targets(),
         leakage_outputs(),
         final_models(),
         expand(
-            "results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
+            study_file("best.json"),
             split=SPLIT,
             extractor=EXTRACTORS,
             model=STUDY["models"] if STUDY["enabled"] else [],

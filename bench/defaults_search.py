@@ -60,14 +60,20 @@ from sklearn.svm import LinearSVC  # noqa: E402
 from auflow.demo import generate_demo_dataset  # noqa: E402
 from auflow.evaluation.splits import inner_group_splits, make_folds  # noqa: E402
 from auflow.features.descriptors import make_extractor  # noqa: E402
-from auflow.io.dataset import KEY, au_columns, join_features_labels  # noqa: E402
+from auflow.features.normalise import normalise_per_subject  # noqa: E402
+from auflow.io.dataset import (  # noqa: E402
+    KEY,
+    au_columns,
+    feature_columns,  # noqa: E402
+    join_features_labels,
+)
 from auflow.io.images import list_frames, load_faces  # noqa: E402
 from auflow.io.labels import read_subject_labels  # noqa: E402
 from auflow.io.parquet import read_table, write_table  # noqa: E402
 from auflow.models.classic import make_classifier  # noqa: E402
 from auflow.models.detector import AUDetector  # noqa: E402
 from auflow.models.detector import positive_scores as decision_scores  # noqa: E402
-from auflow.models.train import feature_columns, normalise_per_subject, predict_fold  # noqa: E402
+from auflow.models.train import predict_fold  # noqa: E402
 
 cv2.setNumThreads(1)
 logging.getLogger("auflow").setLevel(logging.WARNING)

@@ -60,11 +60,12 @@ def main() -> None:
     from snakemake.utils import validate
     from threadpoolctl import threadpool_limits
 
+    from auflow.evaluation.folds import split_fold
     from auflow.evaluation.splits import inner_group_splits, make_folds
     from auflow.models import make_detector
     from auflow.models import sequence as seq
     from auflow.models.scaling import column_statistics
-    from auflow.models.train import load_dataset, split_fold, training_arrays
+    from auflow.models.train import load_dataset, training_arrays
     from auflow.settings import EvaluationSettings
 
     threadpool_limits(1)

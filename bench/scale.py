@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from auflow.workflow import job_counts
+from auflow.snakemake_output import job_counts
 
 REPO = Path(__file__).resolve().parents[1]
 DISFA_SUBJECTS = 27
@@ -264,10 +264,11 @@ def child(args) -> None:
     from snakemake.utils import validate
     from threadpoolctl import threadpool_limits
 
+    from auflow.evaluation.folds import load_fold
     from auflow.evaluation.splits import make_folds
     from auflow.io.parquet import read_table
     from auflow.models import make_detector
-    from auflow.models.train import fit_detector, load_dataset, load_fold, predict_frames
+    from auflow.models.train import fit_detector, load_dataset, predict_frames
     from auflow.settings import EvaluationSettings
     from auflow.study import run_study
     from auflow.workflow import use_malloc_settings

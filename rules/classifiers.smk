@@ -8,17 +8,23 @@ for model_name, model in MODELS.items():
         name:
             f"classify_{model_name}"
         input:
-            dataset="results/dataset/{extractor}.parquet",
-            folds="results/folds/{split}.parquet",
+            dataset=layout.DATASET,
+            folds=layout.FOLDS,
             stack=stack_table(model_name),
             base_model=stacked_base_model(model_name),
         output:
-            predictions=f"results/predictions/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
-            metrics=f"results/metrics/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet",
+            predictions=layout.fold_table(
+                "predictions", "{split}", "{extractor}", model_name, "{fold}"
+            ),
+            metrics=layout.fold_table(
+                "metrics", "{split}", "{extractor}", model_name, "{fold}"
+            ),
             stack=stack_output(model_name),
             fold_model=(
                 directory(
-                    f"results/models/folds/{{split}}/{{extractor}}/{model_name}/fold{{fold}}"
+                    layout.fold_model_dir(
+                        "{split}", "{extractor}", model_name, "{fold}"
+                    )
                 )
                 if SAVED["save_folds"]
                 else []
@@ -31,17 +37,9 @@ for model_name, model in MODELS.items():
             "../envs/learn.yaml"
         threads: LEARN_THREADS
         resources:
-            mem_mb=mem_mb_for_model(model_name),
-            runtime=runtime_for_dataset,
+            **model_resources(model_name),
         params:
-            model=model_name,
-            classifier=model["classifier"],
-            classifier_params=model["params"],
-            settings=model["settings"].as_dict(),
-            extractor_params=get_extractor_params,
-            face_size=FEATURES["face_size"],
-            leaky=is_leaky,
-            version=VERSION,
+            **model_params(model_name, leaky=is_leaky),
         script:
             "../workflow_scripts/classify.py"
 
@@ -49,12 +47,12 @@ for model_name, model in MODELS.items():
         name:
             f"fit_final_{model_name}"
         input:
-            dataset="results/dataset/{extractor}.parquet",
+            dataset=layout.DATASET,
             stack=stack_table(model_name, final=True),
             base_model=stacked_base_model(model_name, final=True),
         output:
-            model=f"results/models/{{extractor}}/{model_name}/{model['model_file']}",
-            manifest=f"results/models/{{extractor}}/{model_name}/manifest.json",
+            model=layout.model_file("{extractor}", model_name, model["model_file"]),
+            manifest=layout.model_file("{extractor}", model_name, "manifest.json"),
             stack=stack_output(model_name, final=True),
         log:
             f"logs/fit_final/{{extractor}}/{model_name}.log",
@@ -64,15 +62,8 @@ for model_name, model in MODELS.items():
             "../envs/learn.yaml"
         threads: LEARN_THREADS
         resources:
-            mem_mb=mem_mb_for_model(model_name),
-            runtime=runtime_for_dataset,
+            **model_resources(model_name),
         params:
-            model=model_name,
-            classifier=model["classifier"],
-            classifier_params=model["params"],
-            settings=model["settings"].as_dict(),
-            extractor_params=get_extractor_params,
-            face_size=FEATURES["face_size"],
-            version=VERSION,
+            **model_params(model_name),
         script:
             "../workflow_scripts/fit_final.py"

@@ -8,14 +8,17 @@ from pathlib import Path
 
 import auflow
 from snakemake.exceptions import WorkflowError
+from auflow import layout
 from auflow.evaluation.splits import LEAKY_SPLITS, n_folds
-from auflow.io.discovery import discover_dataset, write_manifest
+from auflow.features.descriptors import gabor_extractor
+from auflow.io.discovery import discover_dataset, write_frame_manifests
 from auflow.io.disfa_txt import label_file
 from auflow.io.images import SUBJECT_NAME
 from auflow.models import stacks_on
 from auflow.models.registry import spec_of
 from auflow.settings import EvaluationSettings
-from auflow.workflow import check_once, failed_jobs_summary
+from auflow.checks import check_once
+from auflow.snakemake_output import failed_jobs_summary
 
 
 wildcard_constraints:
@@ -51,6 +54,8 @@ SHARD_SIZE = config["features"]["shard_size"]
 
 FEATURES = config["features"]
 EXTRACTORS = FEATURES["extractors"]
+# The extractor whose responses the features figure shows (None: no Gabor extractor, no figure).
+GABOR = gabor_extractor(EXTRACTORS)
 EVALUATION = config["evaluation"]
 SETTINGS = EvaluationSettings.from_config(config)
 BASELINE = config["baseline"]
@@ -154,8 +159,7 @@ STUDY_CLASSIFIERS = (
 
 def shard_ids(subject):
     """Shard ids of a subject: its frames in frame order, cut every features.shard_size."""
-    count = math.ceil(len(FRAMES[subject]) / SHARD_SIZE)
-    return [f"{shard:03d}" for shard in range(count)]
+    return layout.shard_ids(len(FRAMES[subject]), SHARD_SIZE)
 
 
 def get_extractor_params(wildcards):
@@ -164,7 +168,7 @@ def get_extractor_params(wildcards):
 
 def get_feature_shards(wildcards):
     return [
-        f"results/features/{wildcards.extractor}/{subject}/{shard}.parquet"
+        layout.feature_shard(wildcards.extractor, subject, shard)
         for subject in SUBJECTS
         for shard in shard_ids(subject)
     ]
@@ -179,7 +183,7 @@ def get_label_sources(wildcards):
 
 
 def subject_labels():
-    return expand("results/labels/{subject}.parquet", subject=SUBJECTS)
+    return [layout.labels_table(subject) for subject in SUBJECTS]
 
 
 def fold_numbers(split):
@@ -193,7 +197,7 @@ def model_extractors(model):
 def split_outputs(kind, split, models):
     """One file per model x its extractors x fold: ``kind`` is metrics or predictions."""
     return [
-        f"results/{kind}/{split}/{extractor}/{model}/fold{fold}.parquet"
+        layout.fold_table(kind, split, extractor, model, fold)
         for model in models
         for extractor in model_extractors(model)
         for fold in fold_numbers(split)
@@ -229,7 +233,7 @@ def final_models():
     if not SAVED["save_final"]:
         return []
     return [
-        f"results/models/{extractor}/{model}/manifest.json"
+        layout.model_file(extractor, model, "manifest.json")
         for model in MODELS
         for extractor in MODELS[model]["extractors"]
     ]
@@ -237,7 +241,9 @@ def final_models():
 
 def leakage_outputs():
     return (
-        ["results/metrics/leakage.md", "results/metrics/leakage.csv"] if COMPARE else []
+        [layout.metrics_file("leakage.md"), layout.metrics_file("leakage.csv")]
+        if COMPARE
+        else []
     )
 
 
@@ -249,6 +255,10 @@ def allow_leaky(wildcards):
     """random_frames is refused unless the user said so, or asked for the comparison."""
     compared = COMPARE and wildcards.split == COMPARED_SPLIT
     return EVALUATION["allow_leaky"] or compared
+
+
+# What a job reading a few small tables (labels, metrics) declares: a gigabyte, ten minutes.
+SMALL_JOB = {"mem_mb": 1000, "runtime": 10}
 
 
 def mem_mb_for_dataset(wildcards, input, threads):
@@ -268,8 +278,12 @@ def get_study_params(wildcards):
 def study_params(wildcards):
     """What a study's worker and gather jobs share: they must agree on all of it."""
     return {
-        "journal": "results/study/{split}/{extractor}/{model}/fold{fold}/journal.log".format(
-            **wildcards
+        "journal": layout.study_file(
+            wildcards.split,
+            wildcards.extractor,
+            wildcards.model,
+            wildcards.fold,
+            "journal.log",
         ),
         "n_trials": STUDY["n_trials_per_model"].get(wildcards.model, STUDY["n_trials"]),
         "inner_parts": STUDY["inner_parts_per_model"].get(wildcards.model),
@@ -279,15 +293,21 @@ def study_params(wildcards):
     }
 
 
+def study_inputs(**more):
+    """What a study's worker and gather jobs read (the gather job: and ``more``)."""
+    return {
+        "dataset": layout.DATASET,
+        "folds": layout.FOLDS,
+        "stack": get_study_stack,
+        **more,
+    }
+
+
 def study_workers(wildcards):
     """The worker jobs' flags that a study's gather job waits for (none with one worker)."""
     if STUDY["workers"] == 1:
         return []
-    return expand(
-        "results/study/{split}/{extractor}/{model}/fold{fold}/workers/{worker}.done",
-        worker=range(STUDY["workers"]),
-        **wildcards,
-    )
+    return expand(layout.STUDY_WORKER_DONE, worker=range(STUDY["workers"]), **wildcards)
 
 
 def stack_table(model_name, final=False):
@@ -298,8 +318,8 @@ def stack_table(model_name, final=False):
     if not base:
         return []
     if final:
-        return f"results/stack/final/{{extractor}}/{base}.parquet"
-    return f"results/stack/{{split}}/{{extractor}}/{base}/fold{{fold}}.parquet"
+        return layout.final_stack("{extractor}", base)
+    return layout.fold_table("stack", "{split}", "{extractor}", base, "{fold}")
 
 
 def stack_output(model_name, final=False):
@@ -307,8 +327,8 @@ def stack_output(model_name, final=False):
     if model_name not in STACK_BASES:
         return []
     if final:
-        return f"results/stack/final/{{extractor}}/{model_name}.parquet"
-    return f"results/stack/{{split}}/{{extractor}}/{model_name}/fold{{fold}}.parquet"
+        return layout.final_stack("{extractor}", model_name)
+    return layout.fold_table("stack", "{split}", "{extractor}", model_name, "{fold}")
 
 
 def stacked_base_model(model_name, final=False):
@@ -317,10 +337,10 @@ def stacked_base_model(model_name, final=False):
     if not base:
         return []
     if final:
-        return f"results/models/{{extractor}}/{base}/manifest.json"
+        return layout.model_file("{extractor}", base, "manifest.json")
     if not SAVED["save_folds"]:
         return []
-    return f"results/models/folds/{{split}}/{{extractor}}/{base}/fold{{fold}}"
+    return layout.fold_model_dir("{split}", "{extractor}", base, "{fold}")
 
 
 def get_study_stack(wildcards):
@@ -346,6 +366,28 @@ def mem_mb_for_model(model_name):
         return mem_mb_for_dataset(wildcards, input, threads) + extra
 
     return mem_mb
+
+
+def model_resources(model_name):
+    """What a model's classify and fit_final jobs declare of memory and time."""
+    return {"mem_mb": mem_mb_for_model(model_name), "runtime": runtime_for_dataset}
+
+
+def model_params(model_name, **more):
+    """What a model's classify and fit_final jobs are given (and re-run when it changes): the
+    model, its parameters and settings, what its saved manifest records, and ``more``.
+    """
+    model = MODELS[model_name]
+    return {
+        "model": model_name,
+        "classifier": model["classifier"],
+        "classifier_params": model["params"],
+        "settings": model["settings"].as_dict(),
+        "extractor_params": get_extractor_params,
+        "face_size": FEATURES["face_size"],
+        **more,
+        "version": VERSION,
+    }
 
 
 def mem_mb_for_study(wildcards, input, threads):
@@ -378,12 +420,21 @@ def runtime_for_study(wildcards, input, threads):
     return _learn_minutes(study_params(wildcards)["n_trials"] + 1, input)
 
 
+# What a study's worker and gather jobs declare of memory and time: its model's.
+STUDY_RESOURCES = {"mem_mb": mem_mb_for_study, "runtime": runtime_for_study}
+
+
+def study_file(name):
+    """The pattern of a file of a fold's study (``trials.parquet``, ``best.json``, ...)."""
+    return layout.study_file("{split}", "{extractor}", "{model}", "{fold}", name)
+
+
 def study_trials():
     """The trials table of every fold's study on the configured split (none without a study)."""
     if not STUDY["enabled"]:
         return []
     return [
-        f"results/study/{SPLIT}/{extractor}/{model}/fold{fold}/trials.parquet"
+        layout.study_file(SPLIT, extractor, model, fold, "trials.parquet")
         for extractor in EXTRACTORS
         for model in STUDY["models"]
         for fold in fold_numbers(SPLIT)
@@ -405,11 +456,11 @@ def report_targets():
     plots += ["optuna_history"] if STUDY["enabled"] else []
     plots += ["gabor_responses"] if GABOR else []
     return [
-        "results/provenance.json",
-        "results/metrics/summary.html",
-        "results/metrics/averages.csv",
-        "results/metrics/best_per_au.csv",
-        *(f"results/plots/{name}.png" for name in plots),
+        layout.PROVENANCE,
+        layout.metrics_file("summary.html"),
+        layout.metrics_file("averages.csv"),
+        layout.metrics_file("best_per_au.csv"),
+        *(layout.plot(name) for name in plots),
     ]
 
 
@@ -452,25 +503,23 @@ CROSS_MODEL = _alternatives(MODELS, r"[a-z][a-z0-9_]*")
 
 
 def cross_shard_ids(cross, subject):
-    count = math.ceil(len(CROSS_FRAMES[cross][subject]) / SHARD_SIZE)
-    return [f"{shard:03d}" for shard in range(count)]
+    return layout.shard_ids(len(CROSS_FRAMES[cross][subject]), SHARD_SIZE)
 
 
 def get_cross_feature_shards(wildcards):
     """Every feature shard of a cross dataset for the model's extractor."""
     return [
-        f"results/features/{wildcards.extractor}/{wildcards.cross}/{subject}/{shard}.parquet"
+        layout.feature_shard(wildcards.extractor, subject, shard, wildcards.cross)
         for subject in CROSS_FRAMES[wildcards.cross]
         for shard in cross_shard_ids(wildcards.cross, subject)
     ]
 
 
 def get_cross_subject_labels(wildcards):
-    return expand(
-        "results/labels/{cross}/{subject}.parquet",
-        cross=wildcards.cross,
-        subject=CROSS_FRAMES[wildcards.cross],
-    )
+    return [
+        layout.labels_table(subject, wildcards.cross)
+        for subject in CROSS_FRAMES[wildcards.cross]
+    ]
 
 
 def cross_labels_dir(wildcards):
@@ -509,7 +558,7 @@ def cross_outputs(kind):
     """One file per cross dataset x model x its extractors: ``kind`` is metrics or predictions
     (none without cross datasets)."""
     return [
-        f"results/{kind}/cross/{cross}/{extractor}/{model}.parquet"
+        layout.cross_table(kind, cross, extractor, model)
         for cross in CROSS
         for model in MODELS
         for extractor in MODELS[model]["extractors"]
@@ -523,7 +572,22 @@ def cross_metrics_files():
 def cross_label_files():
     """Every cross subject's labels table, for the run's provenance."""
     return [
-        f"results/labels/{cross}/{subject}.parquet"
+        layout.labels_table(subject, cross)
         for cross, subjects in CROSS_FRAMES.items()
         for subject in subjects
     ]
+
+
+# The frame manifests every extraction and labels job takes as input (a small file, not hundreds
+# of image paths, which Snakemake would print whole when a job fails): written here, once the
+# config and every dataset have been checked (Snakemake caches folder listings once it builds the
+# DAG), and only when their content changed (frames, paths, image sizes and modification times),
+# so their modification time moves exactly when a subject's or a shard's images do.
+try:
+    write_frame_manifests(FRAMES, SHARD_SIZE)
+    for cross_name, cross_frames in CROSS_FRAMES.items():
+        write_frame_manifests(cross_frames, SHARD_SIZE, cross_name)
+except (OSError, ValueError) as error:
+    raise WorkflowError(
+        f"writing the frame manifests under results/frames: {error}"
+    ) from None

@@ -9,74 +9,35 @@
 # file. Predictions read the features and the model only, never a label; scoring reads the labels
 # afterwards. Adding a cross dataset adds its own jobs and re-runs the whole-run tables; the main
 # dataset's learning does not depend on it. Its subjects and label files are paired at parse
-# time (the cross datasets section of rules/common.smk, with the helpers these rules use).
-
-# The frame manifests, as rules/features.smk and rules/labels.smk write the main dataset's.
-try:
-    for cross_name, subjects in CROSS_FRAMES.items():
-        for subject, frames in subjects.items():
-            write_manifest(
-                f"results/frames/cross/{cross_name}/{subject}.json",
-                subject,
-                frames,
-                with_stat=False,
-            )
-            for first in range(0, len(frames), SHARD_SIZE):
-                write_manifest(
-                    f"results/frames/cross/{cross_name}/{subject}/{first // SHARD_SIZE:03d}.json",
-                    subject,
-                    frames[first : first + SHARD_SIZE],
-                    with_stat=True,
-                )
-except (OSError, ValueError) as error:
-    raise WorkflowError(
-        f"writing the frame manifests under results/frames/cross: {error}"
-    ) from None
+# time, and their frame manifests written (the cross datasets section of rules/common.smk, with
+# the helpers these rules use).
 
 
-rule cross_extract_features:
+use rule extract_features as cross_extract_features with:
     input:
-        frames="results/frames/cross/{cross}/{subject}/{shard}.json",
+        frames=layout.CROSS_FRAMES_SHARD,
     output:
-        features="results/features/{extractor}/{cross}/{subject}/{shard}.parquet",
+        features=layout.CROSS_FEATURES,
     log:
         "logs/cross_extract_features/{cross}/{extractor}/{subject}/{shard}.log",
     benchmark:
         "benchmarks/cross_extract_features/{cross}/{extractor}/{subject}/{shard}.tsv"
     wildcard_constraints:
         cross=CROSS_NAME,
-    conda:
-        "../envs/features.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=60,
-    params:
-        extractor_params=get_extractor_params,
-        face_size=FEATURES["face_size"],
-        version=VERSION,
-    script:
-        "../workflow_scripts/extract_features.py"
 
 
-rule cross_labels:
+use rule labels as cross_labels with:
     input:
         labels=get_cross_label_sources,
-        frames="results/frames/cross/{cross}/{subject}.json",
+        frames=layout.CROSS_FRAMES,
     output:
-        labels="results/labels/{cross}/{subject}.parquet",
+        labels=layout.CROSS_LABELS,
     log:
         "logs/cross_labels/{cross}/{subject}.log",
     benchmark:
         "benchmarks/cross_labels/{cross}/{subject}.tsv"
     wildcard_constraints:
         cross=CROSS_NAME,
-    conda:
-        "../envs/features.yaml"
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
     params:
         label_format=cross_setting("label_format"),
         labels_dir=cross_labels_folder,
@@ -84,17 +45,17 @@ rule cross_labels:
         missing_au=cross_setting("missing_au"),
         strict_frames=cross_setting("strict_frames"),
         version=VERSION,
-    script:
-        "../workflow_scripts/labels.py"
 
 
 rule cross_predict:
     input:
         # the fit_final job writes the model file with its manifest
-        model="results/models/{extractor}/{model}/manifest.json",
+        model=layout.model_file("{extractor}", "{model}", "manifest.json"),
         features=get_cross_feature_shards,
     output:
-        predictions="results/predictions/cross/{cross}/{extractor}/{model}.parquet",
+        predictions=layout.cross_table(
+            "predictions", "{cross}", "{extractor}", "{model}"
+        ),
     log:
         "logs/cross_predict/{cross}/{extractor}/{model}.log",
     benchmark:
@@ -116,10 +77,12 @@ rule cross_predict:
 
 rule cross_score:
     input:
-        predictions="results/predictions/cross/{cross}/{extractor}/{model}.parquet",
+        predictions=layout.cross_table(
+            "predictions", "{cross}", "{extractor}", "{model}"
+        ),
         labels=get_cross_subject_labels,
     output:
-        metrics="results/metrics/cross/{cross}/{extractor}/{model}.parquet",
+        metrics=layout.cross_table("metrics", "{cross}", "{extractor}", "{model}"),
     log:
         "logs/cross_score/{cross}/{extractor}/{model}.log",
     benchmark:
@@ -131,8 +94,7 @@ rule cross_score:
         "../envs/learn.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         aus=config["aus"],
         occurrence_threshold=config["occurrence_threshold"],

@@ -6,7 +6,7 @@ rule join_dataset:
         features=get_feature_shards,
         labels=subject_labels(),
     output:
-        dataset="results/dataset/{extractor}.parquet",
+        dataset=layout.DATASET,
     log:
         "logs/join_dataset/{extractor}.log",
     benchmark:
@@ -27,7 +27,7 @@ rule folds:
     input:
         labels=subject_labels(),
     output:
-        folds="results/folds/{split}.parquet",
+        folds=layout.FOLDS,
     log:
         "logs/folds/{split}.log",
     benchmark:
@@ -36,8 +36,7 @@ rule folds:
         "../envs/learn.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         k=EVALUATION["k"],
         seed=EVALUATION["seed"],

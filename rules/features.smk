@@ -1,30 +1,12 @@
-# Features: one job per extractor x subject x shard of frames.
-
-# A job takes a small manifest of its frames as input, not hundreds of image paths (which
-# Snakemake would print whole when a job fails). Manifests are written while the workflow is
-# parsed (after every config check; Snakemake caches folder listings once it builds the DAG),
-# and only when their content changed (frames, paths, image sizes and modification times), so
-# their modification time moves exactly when a shard's images do.
-try:
-    for subject, frames in FRAMES.items():
-        for first in range(0, len(frames), SHARD_SIZE):
-            write_manifest(
-                f"results/frames/{subject}/{first // SHARD_SIZE:03d}.json",
-                subject,
-                frames[first : first + SHARD_SIZE],
-                with_stat=True,
-            )
-except (OSError, ValueError) as error:
-    raise WorkflowError(
-        f"writing the frame manifests under results/frames: {error}"
-    ) from None
+# Features: one job per extractor x subject x shard of frames. A job takes its shard's frame
+# manifest (written while the workflow is parsed: rules/common.smk) as input.
 
 
 rule extract_features:
     input:
-        frames="results/frames/{subject}/{shard}.json",
+        frames=layout.FRAMES_SHARD,
     output:
-        features="results/features/{extractor}/{subject}/{shard}.parquet",
+        features=layout.FEATURES,
     log:
         "logs/extract_features/{extractor}/{subject}/{shard}.log",
     benchmark:

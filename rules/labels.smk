@@ -1,24 +1,14 @@
-# Labels: one job per subject, aligning the label file with the images in frame order.
-
-# The subject's frame numbers and image paths (not their pixels, which labels do not depend
-# on), written as rules/features.smk writes the shard manifests, for the same reasons.
-try:
-    for subject, frames in FRAMES.items():
-        write_manifest(
-            f"results/frames/{subject}.json", subject, frames, with_stat=False
-        )
-except (OSError, ValueError) as error:
-    raise WorkflowError(
-        f"writing the frame manifests under results/frames: {error}"
-    ) from None
+# Labels: one job per subject, aligning the label file with the images in frame order. A job
+# takes the subject's frame manifest (frame numbers and image paths, not their pixels, which
+# labels do not depend on; written while the workflow is parsed: rules/common.smk) as input.
 
 
 rule labels:
     input:
         labels=get_label_sources,
-        frames="results/frames/{subject}.json",
+        frames=layout.FRAMES,
     output:
-        labels="results/labels/{subject}.parquet",
+        labels=layout.LABELS,
     log:
         "logs/labels/{subject}.log",
     benchmark:
@@ -27,8 +17,7 @@ rule labels:
         "../envs/features.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         label_format=DATASET["label_format"],
         labels_dir=str(LABELS),

@@ -4,10 +4,7 @@
 # results/provenance.json is an input of these end-of-DAG rules only: a new git commit or a new
 # package version re-runs the few cheap jobs that read it, never the extraction or the learners.
 
-from auflow.report import gabor_extractor
-from auflow.workflow import config_hash
-
-GABOR = gabor_extractor(EXTRACTORS)
+from auflow.checks import config_hash
 
 
 rule provenance:
@@ -16,7 +13,7 @@ rule provenance:
         cross_labels=cross_label_files(),
     output:
         provenance=report(
-            "results/provenance.json",
+            layout.PROVENANCE,
             caption="../report/provenance.rst",
             category="Data",
         ),
@@ -28,8 +25,7 @@ rule provenance:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         # The git commit is read when the job runs, not declared here, so that committing does
         # not by itself re-run the tables.
@@ -46,52 +42,52 @@ rule aggregate_metrics:
         labels=subject_labels(),
         # the cross datasets' metrics (split cross:<name>, one fold each): rules/cross.smk
         cross_metrics=cross_metrics_files(),
-        provenance="results/provenance.json",
+        provenance=layout.PROVENANCE,
     output:
-        per_fold="results/metrics/per_fold.parquet",
-        pooled="results/metrics/pooled.parquet",
+        per_fold=layout.metrics_file("per_fold.parquet"),
+        pooled=layout.metrics_file("pooled.parquet"),
         pooled_csv=report(
-            "results/metrics/pooled.csv",
+            layout.metrics_file("pooled.csv"),
             caption="../report/pooled.rst",
             category="Models",
             subcategory="Tables",
         ),
         csv=report(
-            "results/metrics/summary.csv",
+            layout.metrics_file("summary.csv"),
             caption="../report/summary.rst",
             category="Models",
             subcategory="Tables",
         ),
         averages=report(
-            "results/metrics/averages.csv",
+            layout.metrics_file("averages.csv"),
             caption="../report/averages.rst",
             category="Models",
             subcategory="Tables",
         ),
         best_per_au=report(
-            "results/metrics/best_per_au.csv",
+            layout.metrics_file("best_per_au.csv"),
             caption="../report/best_per_au.rst",
             category="Models",
             subcategory="Tables",
         ),
         companions=multiext(
-            "results/metrics/",
+            layout.metrics_file(""),
             "summary.csv.provenance.json",
             "pooled.csv.provenance.json",
             "averages.csv.provenance.json",
             "best_per_au.csv.provenance.json",
         ),
-        markdown="results/metrics/summary.md",
+        markdown=layout.metrics_file("summary.md"),
         html=report(
-            "results/metrics/summary.html",
+            layout.metrics_file("summary.html"),
             caption="../report/summary_html.rst",
             category="Models",
             subcategory="Tables",
         ),
-        headline="results/metrics/headline.html",
+        headline=layout.metrics_file("headline.html"),
         generalisation=(
             report(
-                "results/metrics/generalisation.csv",
+                layout.metrics_file("generalisation.csv"),
                 caption="../report/generalisation.rst",
                 category="Generalisation",
             )
@@ -99,7 +95,7 @@ rule aggregate_metrics:
             else []
         ),
         generalisation_companion=(
-            "results/metrics/generalisation.csv.provenance.json" if CROSS else []
+            layout.metrics_file("generalisation.csv.provenance.json") if CROSS else []
         ),
     log:
         "logs/aggregate_metrics.log",
@@ -109,8 +105,7 @@ rule aggregate_metrics:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         settings=SETTINGS.as_dict(),
         split=SPLIT,
@@ -121,58 +116,58 @@ rule aggregate_metrics:
 
 rule plot_metrics:
     input:
-        per_fold="results/metrics/per_fold.parquet",
-        pooled="results/metrics/pooled.parquet",
+        per_fold=layout.metrics_file("per_fold.parquet"),
+        pooled=layout.metrics_file("pooled.parquet"),
         predictions=split_outputs("predictions", SPLIT, [*MODELS, *STUDY_CLASSIFIERS]),
         labels=subject_labels(),
         trials=study_trials(),
-        provenance="results/provenance.json",
+        provenance=layout.PROVENANCE,
     output:
         f1=report(
-            "results/plots/f1_per_au.png",
+            layout.plot("f1_per_au"),
             caption="../report/f1_per_au.rst",
             category="Models",
             subcategory="Scores per AU",
         ),
         heatmap=report(
-            "results/plots/f1_heatmap.png",
+            layout.plot("f1_heatmap"),
             caption="../report/f1_heatmap.rst",
             category="Models",
             subcategory="Scores per AU",
         ),
         base_rate=report(
-            "results/plots/f1_vs_base_rate.png",
+            layout.plot("f1_vs_base_rate"),
             caption="../report/f1_vs_base_rate.rst",
             category="Models",
             subcategory="Scores per AU",
         ),
         pr_curves=report(
-            "results/plots/pr_curves.png",
+            layout.plot("pr_curves"),
             caption="../report/pr_curves.rst",
             category="Models",
             subcategory="The best model's predictions",
         ),
         cooccurrence=report(
-            "results/plots/cooccurrence.png",
+            layout.plot("cooccurrence"),
             caption="../report/cooccurrence.rst",
             category="Models",
             subcategory="The best model's predictions",
         ),
         faces=report(
-            "results/plots/face_examples.png",
+            layout.plot("face_examples"),
             caption="../report/face_examples.rst",
             category="Models",
             subcategory="The best model's predictions",
         ),
         time_series=report(
-            "results/plots/au_time_series.png",
+            layout.plot("au_time_series"),
             caption="../report/au_time_series.rst",
             category="Models",
             subcategory="The best model's predictions",
         ),
         study=(
             report(
-                "results/plots/optuna_history.png",
+                layout.plot("optuna_history"),
                 caption="../report/optuna_history.rst",
                 category="Study",
             )
@@ -204,17 +199,17 @@ rule plot_metrics:
 rule plot_data:
     input:
         labels=subject_labels(),
-        dataset=f"results/dataset/{GABOR}.parquet" if GABOR else [],
-        provenance="results/provenance.json",
+        dataset=layout.DATASET.format(extractor=GABOR) if GABOR else [],
+        provenance=layout.PROVENANCE,
     output:
         overview=report(
-            "results/plots/data_overview.png",
+            layout.plot("data_overview"),
             caption="../report/data_overview.rst",
             category="Data",
         ),
         gabor=(
             report(
-                "results/plots/gabor_responses.png",
+                layout.plot("gabor_responses"),
                 caption="../report/gabor_responses.rst",
                 category="Features",
             )
@@ -242,24 +237,24 @@ rule plot_data:
 
 rule leakage_comparison:
     input:
-        per_fold="results/metrics/per_fold.parquet",
-        pooled="results/metrics/pooled.parquet",
-        provenance="results/provenance.json",
+        per_fold=layout.metrics_file("per_fold.parquet"),
+        pooled=layout.metrics_file("pooled.parquet"),
+        provenance=layout.PROVENANCE,
     output:
         csv=report(
-            "results/metrics/leakage.csv",
+            layout.metrics_file("leakage.csv"),
             caption="../report/leakage.rst",
             category="Leakage",
         ),
-        companion="results/metrics/leakage.csv.provenance.json",
-        markdown="results/metrics/leakage.md",
+        companion=layout.metrics_file("leakage.csv.provenance.json"),
+        markdown=layout.metrics_file("leakage.md"),
         html=report(
-            "results/metrics/leakage.html",
+            layout.metrics_file("leakage.html"),
             caption="../report/leakage_html.rst",
             category="Leakage",
         ),
         plot=report(
-            "results/plots/leakage.png",
+            layout.plot("leakage"),
             caption="../report/leakage_plot.rst",
             category="Leakage",
         ),
@@ -271,8 +266,7 @@ rule leakage_comparison:
         "../envs/report.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        **SMALL_JOB,
     params:
         split=SPLIT,
         compared=COMPARED_SPLIT,

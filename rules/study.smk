@@ -9,13 +9,9 @@
 
 rule study_worker:
     input:
-        dataset="results/dataset/{extractor}.parquet",
-        folds="results/folds/{split}.parquet",
-        stack=get_study_stack,
+        **study_inputs(),
     output:
-        touch(
-            "results/study/{split}/{extractor}/{model}/fold{fold}/workers/{worker}.done"
-        ),
+        touch(layout.STUDY_WORKER_DONE),
     log:
         "logs/study/{split}/{extractor}/{model}/fold{fold}/worker{worker}.log",
     benchmark:
@@ -24,8 +20,7 @@ rule study_worker:
         "../envs/learn.yaml"
     threads: LEARN_THREADS
     resources:
-        mem_mb=mem_mb_for_study,
-        runtime=runtime_for_study,
+        **STUDY_RESOURCES,
     params:
         study=study_params,
     script:
@@ -34,17 +29,18 @@ rule study_worker:
 
 rule study:
     input:
-        dataset="results/dataset/{extractor}.parquet",
-        folds="results/folds/{split}.parquet",
-        stack=get_study_stack,
-        workers=study_workers,
+        **study_inputs(workers=study_workers),
     output:
-        trials="results/study/{split}/{extractor}/{model}/fold{fold}/trials.parquet",
-        best="results/study/{split}/{extractor}/{model}/fold{fold}/best.json",
-        history="results/study/{split}/{extractor}/{model}/fold{fold}/history.png",
-        importance="results/study/{split}/{extractor}/{model}/fold{fold}/importance.png",
-        predictions="results/predictions/{split}/{extractor}/optuna_{model}/fold{fold}.parquet",
-        metrics="results/metrics/{split}/{extractor}/optuna_{model}/fold{fold}.parquet",
+        trials=study_file("trials.parquet"),
+        best=study_file("best.json"),
+        history=study_file("history.png"),
+        importance=study_file("importance.png"),
+        predictions=layout.fold_table(
+            "predictions", "{split}", "{extractor}", "optuna_{model}", "{fold}"
+        ),
+        metrics=layout.fold_table(
+            "metrics", "{split}", "{extractor}", "optuna_{model}", "{fold}"
+        ),
     log:
         "logs/study/{split}/{extractor}/{model}/fold{fold}.log",
     benchmark:
@@ -53,8 +49,7 @@ rule study:
         "../envs/learn.yaml"
     threads: LEARN_THREADS
     resources:
-        mem_mb=mem_mb_for_study,
-        runtime=runtime_for_study,
+        **STUDY_RESOURCES,
     params:
         study=study_params,
         leaky=is_leaky,

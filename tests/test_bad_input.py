@@ -12,8 +12,8 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
+from auflow.checks import check_once
 from auflow.io.parquet import read_metadata, read_table
-from auflow.workflow import check_once
 
 from conftest import REPO, TINY_CONFIG, face_like, make_workdir, snakemake
 

@@ -17,15 +17,15 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
+from auflow.aus import au_column
 from auflow.demo import generate_demo_dataset
 from auflow.evaluation.metrics import NEVER_LABELLED
-from auflow.io.dataset import concat_tables
+from auflow.io.dataset import concat_tables, feature_columns
 from auflow.io.discovery import discover_dataset
-from auflow.io.labels import au_column
 from auflow.io.parquet import read_table
 from auflow.models.saved import load_model
-from auflow.models.train import feature_columns, predict_frames
-from auflow.workflow import job_counts
+from auflow.models.train import predict_frames
+from auflow.snakemake_output import job_counts
 
 from conftest import TINY, TINY_CONFIG, snakemake
 

@@ -19,6 +19,7 @@ from auflow.demo import generate_demo_dataset
 from auflow.features.descriptors import (
     DEFAULT_EXTRACTOR,
     EXTRACTORS,
+    GABOR_EXTRACTORS,
     GaborEnergy,
     GaborHist,
     GaborHistSeed,
@@ -348,3 +349,16 @@ def test_the_gradient_magnitude_is_the_same_bits_wherever_its_output_sits():
     first = at(0)
     np.testing.assert_allclose(first, np.hypot(x, y), rtol=2e-7)
     assert [offset for offset in range(4, 64, 4) if not np.array_equal(at(offset), first)] == []
+
+
+@pytest.mark.parametrize("name", GABOR_EXTRACTORS)
+def test_the_features_figure_finds_the_responses_of_every_gabor_extractor(name):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the seed's frequencies above Nyquist
+        names = make_extractor(name).fit().get_feature_names_out()
+    responses = EXTRACTORS[name].RESPONSES
+    keys = [key for key in map(responses.key, names) if key is not None]
+    # several bins (numbers) or filters (each over several face cells)
+    assert len(set(keys)) > 1
+    assert all(isinstance(key, int) for key in keys) == responses.numbered
+    assert responses.numbered or len(keys) > len(set(keys))

@@ -8,10 +8,11 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.metrics import f1_score
 
+from auflow.features.normalise import normalise_per_subject
 from auflow.models.classic import check_classifier, make_classifier
 from auflow.models.detector import AUDetector, best_f1_cut, smooth_scores
 from auflow.models.registry import MODELS
-from auflow.models.train import normalise_per_subject, predict_fold
+from auflow.models.train import predict_fold
 from auflow.settings import EvaluationSettings
 
 CLASSIFIERS = [name for name, spec in MODELS.items() if spec.estimator is not None]
@@ -327,7 +328,7 @@ def test_a_study_trial_fits_once_per_inner_split_and_scores_the_best_pooled_cut(
     import optuna
     from sklearn.metrics import precision_recall_curve
 
-    from auflow.models.train import split_fold
+    from auflow.evaluation.folds import split_fold
     from auflow.study import inner_folds, objective_for
 
     rng = np.random.default_rng(3)

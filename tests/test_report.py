@@ -17,17 +17,17 @@ from sklearn.metrics import f1_score
 
 from auflow import plots
 from auflow.demo import DISFA_AUS
-from auflow.io.parquet import read_metadata, read_table
-from auflow.provenance import companion_path, label_fingerprint
-from auflow.report import (
+from auflow.evaluation.aggregate import (
     BASELINE,
     DISFA8_AUS,
     averages_table,
     best_per_au,
-    markdown_html,
-    model_colours,
     summary_table,
 )
+from auflow.html_page import markdown_html
+from auflow.io.parquet import read_metadata, read_table
+from auflow.plots import model_colours
+from auflow.provenance import companion_path, label_fingerprint
 
 from conftest import REPO, TINY, TINY_CONFIG, snakemake
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from auflow.io.parquet import read_table
-from auflow.workflow import job_counts
+from auflow.snakemake_output import job_counts
 
 from conftest import REPO, SNAKEFILE, make_workdir, snakemake
 

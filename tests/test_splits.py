@@ -144,8 +144,9 @@ def test_inner_group_splits_needs_two_subjects():
 @pytest.mark.parametrize("split", ["group_kfold", "random_frames"])
 @pytest.mark.parametrize("method", ["none", "subject_median"])
 def test_a_fold_read_in_parts_equals_the_whole_table_read_then_split(tmp_path, split, method):
+    from auflow.evaluation.folds import load_fold, split_fold
     from auflow.io.parquet import COLUMNS_AT_ONCE, write_table
-    from auflow.models.train import load_dataset, load_fold, split_fold
+    from auflow.models.train import load_dataset
 
     rng = np.random.default_rng(0)
     subjects = np.repeat([f"SN{i:03d}" for i in range(1, 7)], 30)

@@ -12,11 +12,12 @@ import pandas as pd
 import pytest
 from sklearn.metrics import f1_score
 
+from auflow.io.dataset import feature_columns
 from auflow.models import make_detector
 from auflow.models.detector import AUDetector
 from auflow.models.saved import build_manifest, load_model, save_model
 from auflow.models.stacking import fit_stacked, score_columns
-from auflow.models.train import feature_columns, fit_detector, predict_frames
+from auflow.models.train import fit_detector, predict_frames
 from auflow.settings import EvaluationSettings
 
 SETTINGS = EvaluationSettings(aus=(1, 2), inner_splits=3, seed=0, normalise="none")

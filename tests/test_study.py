@@ -14,8 +14,9 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
+from auflow.evaluation.folds import split_fold
 from auflow.models import make_detector
-from auflow.models.train import fit_detector, predict_frames, split_fold
+from auflow.models.train import fit_detector, predict_frames
 from auflow.settings import EvaluationSettings
 from auflow.study import (
     add_trials,
@@ -93,8 +94,7 @@ def test_a_writer_killed_holding_the_journals_locks_holds_up_no_one(tmp_path):
             "-c",
             open_study_in
             + "import os, signal\n"
-            + "from auflow.study import _claims_locked\n"
-            + "_claims_locked(study).acquire()  # as a worker claiming a place does\n"
+            + "study.claims().acquire()  # as a worker claiming a place does\n"
             + "study._storage._backend._lock.acquire()  # as a writer does\n"
             + "os.kill(os.getpid(), signal.SIGKILL)\n",
             "results/study.journal",
@@ -234,8 +234,8 @@ def test_a_trial_of_a_one_part_model_fits_once_and_scores_its_one_validation_par
 
 
 def test_a_study_given_only_the_folds_training_frames_scores_as_on_the_whole_table(tmp_path):
+    from auflow.evaluation.folds import load_fold
     from auflow.io.parquet import write_table
-    from auflow.models.train import load_fold
 
     dataset = noisy_au_task()
     folds = dataset[["subject", "frame"]].assign(fold=dataset["subject"].isin(["s0", "s1"]) * 1)

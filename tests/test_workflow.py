@@ -19,7 +19,7 @@ from auflow.features.descriptors import make_extractor
 from auflow.io.images import load_faces
 from auflow.io.parquet import read_metadata, read_table
 from auflow.models.registry import MODELS
-from auflow.workflow import job_counts
+from auflow.snakemake_output import job_counts
 
 from conftest import TINY, TINY_CONFIG, snakemake
 

@@ -1,31 +1,18 @@
 """Rule cross_score: a cross dataset's predictions scored against its labels (split
-cross:<name>, one fold)."""
+cross:<name>, one fold; auflow.pipeline.score_cross)."""
 
-import logging
-
-from auflow.cross import cross_metrics, never_labelled
-from auflow.io.dataset import concat_tables
-from auflow.io.labels import au_column
-from auflow.io.parquet import read_table, write_table
+from auflow.pipeline import score_cross
 from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 w, p = snakemake.wildcards, snakemake.params
-unlabelled = never_labelled(snakemake.input.labels, p.aus)
-if unlabelled:
-    logging.getLogger(__name__).warning(
-        "cross dataset %s never labels %s: not scored",
-        w.cross,
-        ", ".join(au_column(au) for au in unlabelled),
-    )
-metrics = cross_metrics(
-    read_table(snakemake.input.predictions),
-    concat_tables(snakemake.input.labels),
+score_cross(
+    snakemake.input.predictions,
+    snakemake.input.labels,
     p.aus,
     p.occurrence_threshold,
-    unlabelled,
+    cross=w.cross,
     extractor=w.extractor,
-    classifier=w.model,
-    name=w.cross,
+    model=w.model,
+    metrics=snakemake.output.metrics,
 )
-write_table(metrics, snakemake.output.metrics)

@@ -4,15 +4,16 @@ import json
 from pathlib import Path
 
 from auflow.io.parquet import read_table
+from auflow.layout import parse_labels_table
 from auflow.provenance import build_provenance
 from auflow.workflow import log_to
 
 log_to(snakemake.log[0])
 labels = [read_table(path) for path in snakemake.input.labels]
-# results/labels/<name>/<subject>.parquet of the cross datasets
+# the cross datasets' labels tables, by cross dataset
 cross = {}
 for path in snakemake.input.get("cross_labels", []):
-    cross.setdefault(Path(path).parent.name, []).append(read_table(path))
+    cross.setdefault(parse_labels_table(path).cross, []).append(read_table(path))
 # The workflow's own folder, for its git commit (none when it is not a git checkout).
 provenance = build_provenance(snakemake.config, labels, snakemake.scriptdir, cross)
 Path(snakemake.output.provenance).write_text(

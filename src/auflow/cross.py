@@ -16,30 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auflow.aus import au_column
+from auflow.evaluation.aggregate import fold_metrics, in_model_order, load_metrics
+from auflow.evaluation.metrics import HEADLINE_METRIC
+from auflow.evaluation.splits import cross_name, cross_split, is_cross_split
 from auflow.io.dataset import KEY
-from auflow.io.labels import au_column
-
-CROSS_PREFIX = "cross:"
-
-
-def cross_split(name: str) -> str:
-    """The ``split`` of a cross dataset's metric rows: ``cross:<name>``."""
-    return f"{CROSS_PREFIX}{name}"
-
-
-def is_cross_split(split) -> bool:
-    """Whether a ``split`` value names a cross dataset rather than a split of the main one."""
-    return str(split).startswith(CROSS_PREFIX)
-
-
-def cross_name(split: str) -> str:
-    """The cross dataset's name of a ``cross:<name>`` split."""
-    return str(split)[len(CROSS_PREFIX) :]
-
-
-def within_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The rows of a metrics table (``split`` column) that score the main dataset."""
-    return table[~table["split"].map(is_cross_split)]
 
 
 def duplicate_names(datasets: list[dict]) -> list[str]:
@@ -63,10 +44,11 @@ def predict_cross(model_dir: str | Path, feature_paths) -> pd.DataFrame:
     ``subject``, ``frame``, then per AU ``AU01_p``, ``AU01_c`` (and ``AU01_r``): one row per
     frame, sorted by (subject, frame). Labels are never read.
     """
+    from auflow.features.normalise import normalise
     from auflow.io.dataset import concat_tables
     from auflow.io.parquet import read_metadata
     from auflow.models.saved import ModelError, load_model
-    from auflow.models.train import normalise, predict_frames
+    from auflow.models.train import predict_frames
 
     saved = load_model(model_dir)
     manifest = saved.manifest
@@ -123,24 +105,19 @@ def cross_metrics(
     fold (``extractor, classifier, split, leaky, fold, au, metric, value, n_pos, n, note``)
     with ``split`` = ``cross:<name>``, ``leaky`` False and ``fold`` 0; AUs in ``unlabelled``
     are NaN with a note (:func:`auflow.evaluation.metrics.score_predictions`)."""
-    from auflow.evaluation.metrics import score_predictions
-    from auflow.report import label_metrics
-
     if len(predictions) != len(labels):
         raise ValueError(
             f"cross dataset {name}: {len(predictions)} predicted frames but {len(labels)} "
             "labelled ones; the predictions are out of date"
         )
-    scored = score_predictions(predictions, labels, list(aus), threshold, unlabelled)
-    return label_metrics(scored, extractor, classifier, cross_split(name), False, 0)
+    ids = {"extractor": extractor, "classifier": classifier, "split": cross_split(name)}
+    return fold_metrics(predictions, labels, aus, threshold, unlabelled, **ids, leaky=False, fold=0)
 
 
 def cross_pooled(metric_paths) -> pd.DataFrame | None:
     """The pooled rows of the cross datasets' metrics files: each cross dataset is scored as
     one "fold" over all its frames, so its pooled scores are that fold's, without the ``fold``
     column (None without files)."""
-    from auflow.report import load_metrics
-
     paths = list(metric_paths)
     if not paths:
         return None
@@ -157,12 +134,10 @@ def generalisation_table(pooled: pd.DataFrame, split: str) -> pd.DataFrame:
     ``model, features, cross dataset, AUs, within (<split>), cross, gap (cross - within)``;
     empty (with those columns) without cross rows.
     """
-    from auflow.report import _in_model_order
-
     within_name = f"within ({split})"
     columns = ["model", "features", "cross dataset", "AUs", within_name, "cross"]
     columns.append("gap (cross - within)")
-    f1 = pooled[(pooled["metric"] == "f1") & (pooled["au"] != 0)]
+    f1 = pooled[(pooled["metric"] == HEADLINE_METRIC) & (pooled["au"] != 0)]
     within = f1[f1["split"] == split]
     rows = []
     cross = f1[f1["split"].map(is_cross_split)]
@@ -190,38 +165,6 @@ def generalisation_table(pooled: pd.DataFrame, split: str) -> pd.DataFrame:
         )
     if not rows:
         return pd.DataFrame(columns=columns)
-    table = _in_model_order(pd.DataFrame(rows), ["cross dataset", "classifier", "extractor"])
+    table = in_model_order(pd.DataFrame(rows), ["cross dataset", "classifier", "extractor"])
     table = table.rename(columns={"classifier": "model", "extractor": "features"})
     return table[columns].reset_index(drop=True)
-
-
-GENERALISATION_CAPTION = (
-    "How to read this: each model fitted on every subject of the main dataset (the saved final "
-    "model) predicts every frame of another labelled dataset; *cross* is its pooled F1 there, "
-    "*within* the same model's pooled F1 on the main dataset's held-out subjects under split "
-    "`{split}`, both the mean over the *AUs* scored on both datasets (an AU a cross dataset "
-    "never labels is left out, not scored as absent). *gap* = cross - within: near 0, the "
-    "detector holds on other people, cameras and labs; cross-dataset scores in the literature "
-    "are far lower than within-dataset ones. Subject normalisation uses each cross subject's "
-    "own frames; thresholds are the ones tuned on the main dataset. The final model saw a fold "
-    "more subjects than the within scores' fold models, which favours *cross* slightly."
-)
-
-
-def generalisation_markdown(pooled: pd.DataFrame, split: str) -> str:
-    """The summary's Generalisation section ('' without cross datasets)."""
-    from auflow.report import _markdown
-
-    table = generalisation_table(pooled, split)
-    if table.empty:
-        return ""
-    return "\n".join(
-        [
-            "## Generalisation: the final models on other datasets (pooled F1, mean over AUs)",
-            "",
-            GENERALISATION_CAPTION.format(split=split),
-            "",
-            _markdown(table),
-            "",
-        ]
-    )

@@ -2,14 +2,13 @@
 
 Every function draws one figure of a fixed size (:data:`FIGURE_SIZES` at :data:`DPI`), saves it
 as PNG and returns the colour it drew each model in (:func:`drawn_colours`), read back from the
-figure's artists. Models are coloured by :func:`auflow.report.model_colours` of the whole run, so
+figure's artists. Models are coloured by :func:`model_colours` of the whole run, so
 a model keeps its colour in every figure; a test checks it from these returned maps.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import matplotlib
@@ -21,15 +20,17 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from matplotlib.colors import to_hex  # noqa: E402
 
-from auflow.cross import cross_name, is_cross_split  # noqa: E402
-from auflow.io.labels import au_column  # noqa: E402
-from auflow.report import (  # noqa: E402
+from auflow.aus import au_column, occurs  # noqa: E402
+from auflow.evaluation.aggregate import (  # noqa: E402
     AVERAGES,
     BASELINE,
     au_name,
     average_aus,
     model_order,
 )
+from auflow.evaluation.metrics import HEADLINE_METRIC  # noqa: E402
+from auflow.evaluation.splits import cross_name, is_cross_split  # noqa: E402
+from auflow.features.descriptors import EXTRACTORS  # noqa: E402
 
 DPI = 100
 # (width, height) in inches of each figure; the PNG is DPI times that in pixels.
@@ -51,6 +52,32 @@ STUDY_FIGURE_SIZE = (8, 5)
 # Where the model an artist stands for is recorded (matplotlib's gid), for drawn_colours.
 _GID = "model:"
 TRUTH_COLOUR = "#222222"
+BASELINE_COLOUR = "#737373"
+
+
+def model_colours(names) -> dict[str, str]:
+    """One colour per model, the same in every panel and figure of a run.
+
+    Parameters
+    ----------
+    names : every model of the run (e.g. the ``classifier`` column of ``pooled.parquet``), not
+        only those one figure draws: a colour depends on the whole set, so a figure that shows
+        two models must still be handed the run's full map.
+
+    Returns
+    -------
+    dict
+        model -> ``#rrggbb``: the baseline grey, the others in :func:`model_order` from
+        matplotlib's tab10 without its grey (so that no model looks like the baseline), then
+        tab20's lighter shades when there are more than nine.
+    """
+    tab10 = [c for i, c in enumerate(matplotlib.colormaps["tab10"].colors) if i != 7]
+    lighter = [c for i, c in enumerate(matplotlib.colormaps["tab20"].colors) if i % 2 and i != 15]
+    cycle = [to_hex(c) for c in tab10 + lighter]
+    others = [name for name in model_order(names) if name != BASELINE]
+    colours = {name: cycle[i % len(cycle)] for i, name in enumerate(others)}
+    colours[BASELINE] = BASELINE_COLOUR
+    return colours
 
 
 def _figure(name: str, **kwargs):
@@ -153,14 +180,15 @@ def plot_f1_per_au(
 
     Parameters
     ----------
-    summary : :func:`auflow.report.summary_table`.
-    averages : :func:`auflow.report.averages_table` (its fold means and sds are drawn).
-    aus : configured AUs (ints). colours : :func:`auflow.report.model_colours` of the run.
+    summary : :func:`auflow.evaluation.aggregate.summary_table`.
+    averages : :func:`auflow.evaluation.aggregate.averages_table` (its fold means and sds are
+        drawn).
+    aus : configured AUs (ints). colours : :func:`model_colours` of the run.
     """
     fig = _figure("f1_per_au")
     splits = _splits_in_order(summary)
     axes = fig.subplots(len(splits), 1, squeeze=False)[:, 0]
-    folds = averages[averages["metric"] == "f1"]
+    folds = averages[averages["metric"] == HEADLINE_METRIC]
     for ax, (split, leaky) in zip(axes, splits, strict=True):
         part = summary[(summary["split"] == split) & (summary["au"] != 0)]
         models = _models(part)
@@ -171,7 +199,7 @@ def plot_f1_per_au(
         width = 0.84 / max(len(models), 1)
         for i, (model, extractor) in enumerate(models):
             rows = part[(part["classifier"] == model) & (part["extractor"] == extractor)]
-            per_au = rows.groupby("au")["f1"].agg(["mean", "std"])
+            per_au = rows.groupby("au")[HEADLINE_METRIC].agg(["mean", "std"])
             means = [per_au["mean"].get(au, np.nan) for au in aus]
             sds = [per_au["std"].get(au, np.nan) for au in aus]
             for average in AVERAGES:
@@ -215,7 +243,7 @@ def plot_f1_per_au(
     return _save(fig, "f1_per_au", path, provenance)
 
 
-def _pooled_matrix(pooled: pd.DataFrame, aus, metric: str = "f1") -> pd.DataFrame:
+def _pooled_matrix(pooled: pd.DataFrame, aus, metric: str = HEADLINE_METRIC) -> pd.DataFrame:
     """Rows (model, extractor) in model order, columns the AUs then the two averages."""
     part = pooled[pooled["metric"] == metric]
     matrix = part[part["au"] != 0].pivot_table(
@@ -299,7 +327,7 @@ def plot_f1_vs_base_rate(
         rows = table[(table["classifier"] == model) & (table["extractor"] == extractor)]
         points = ax.scatter(
             rows["base_rate"],
-            rows["f1"],
+            rows[HEADLINE_METRIC],
             s=36,
             color=colours[model],
             label=_model_label(model, extractor, several),
@@ -334,7 +362,9 @@ def best_model(pooled: pd.DataFrame, split: str) -> tuple[str, str]:
     than the baseline (the baseline only when it is the only one; ties: model order). The
     figures of predictions show this model, the one a reader would consider using; the
     baseline is the floor it is compared with."""
-    means = pooled[(pooled["split"] == split) & (pooled["au"] == 0) & (pooled["metric"] == "f1")]
+    means = pooled[
+        (pooled["split"] == split) & (pooled["au"] == 0) & (pooled["metric"] == HEADLINE_METRIC)
+    ]
     means = means[means["value"].notna()]
     if means.empty:
         raise ValueError(f"pooled metrics: no model has a defined mean F1 on split {split}")
@@ -391,7 +421,7 @@ def plot_pr_curves(
         base_rate = None
         for model in shown:
             table = joined[model]
-            truth = (table[column] >= threshold).to_numpy()
+            truth = occurs(table[column], threshold).to_numpy()
             if f"{column}_p" not in table or truth.sum() == 0 or truth.all():
                 continue
             scores = table[f"{column}_p"].to_numpy(float)
@@ -467,7 +497,7 @@ def plot_cooccurrence(
     axes = fig.subplots(1, 2)
     joined = with_truth(predictions, labels, aus)
     names = [au_column(au) for au in aus]
-    truth = (joined[names].to_numpy() >= threshold).astype(int)
+    truth = occurs(joined[names].to_numpy(), threshold).astype(int)
     predicted = joined[[f"{n}_c" for n in names]].to_numpy().astype(int)
     image = None
     for ax, matrix, title in (
@@ -500,7 +530,7 @@ def example_frames(joined: pd.DataFrame, aus, threshold: int, n: int = 4) -> pd.
     """``n`` test frames worth looking at: in each subject (in name order, then again) the frame
     with the most AUs occurring that is not chosen yet (ties: the earliest frame)."""
     names = [au_column(au) for au in aus]
-    ranked = joined.assign(active=(joined[names] >= threshold).sum(axis=1))
+    ranked = joined.assign(active=occurs(joined[names], threshold).sum(axis=1))
     ranked = ranked.sort_values(["subject", "active", "frame"], ascending=[True, False, True])
     ranked["rank"] = ranked.groupby("subject").cumcount()
     return ranked.sort_values(["rank", "subject"]).head(n).reset_index(drop=True)
@@ -549,7 +579,7 @@ def plot_face_examples(
         values = frame._asdict()
         for c, name in enumerate(names):
             intensity = int(values[name])
-            present = intensity >= threshold
+            present = occurs(intensity, threshold)
             ax.add_patch(
                 matplotlib.patches.Rectangle(
                     (c - 0.4, 1.1),
@@ -584,7 +614,7 @@ def plot_face_examples(
         ax.tick_params(length=0)
         for spine in ax.spines.values():
             spine.set_visible(False)
-        truth = np.array([int(values[c]) >= threshold for c in names])
+        truth = np.array([occurs(int(values[c]), threshold) for c in names])
         decisions = np.array([int(values[f"{c}_c"]) == 1 for c in names])
         ax.set_title(
             f"{truth.sum()} AUs occur, {decisions.sum()} predicted, "
@@ -601,7 +631,7 @@ def plot_face_examples(
 def example_subject(joined: pd.DataFrame, aus, threshold: int) -> str:
     """The test subject with the most AU-positive frames (ties: the first by name)."""
     names = [au_column(au) for au in aus]
-    counts = (joined[names] >= threshold).sum(axis=1).groupby(joined["subject"]).sum()
+    counts = occurs(joined[names], threshold).sum(axis=1).groupby(joined["subject"]).sum()
     return str(counts.sort_index().idxmax())
 
 
@@ -628,7 +658,9 @@ def plot_au_time_series(
     for ax, au in zip(axes, aus, strict=True):
         column = au_column(au)
         intensity = frames[column].to_numpy()
-        ax.fill_between(x, 0, 5, where=intensity >= threshold, step="mid", color="#dddddd", lw=0)
+        ax.fill_between(
+            x, 0, 5, where=occurs(intensity, threshold), step="mid", color="#dddddd", lw=0
+        )
         ax.step(x, intensity, where="mid", color=TRUTH_COLOUR, lw=1)
         ax.set_ylim(0, 5.2)
         ax.set_yticks([0, 5])
@@ -763,7 +795,7 @@ def plot_leakage(
     split (hatched bar), with the gap written above."""
     fig = _figure("leakage")
     ax = fig.subplots()
-    means = pooled[(pooled["au"] == 0) & (pooled["metric"] == "f1")]
+    means = pooled[(pooled["au"] == 0) & (pooled["metric"] == HEADLINE_METRIC)]
     models = [
         (m, e)
         for m, e in _models(means[means["split"] == leaky])
@@ -815,7 +847,7 @@ def plot_data_overview(
     left.invert_yaxis()
     left.set_xlabel("labelled frames")
     left.set_title(f"{len(counts)} subjects, {int(counts.sum())} frames")
-    rates = (labels[names] >= threshold).groupby(labels["subject"]).mean().sort_index()
+    rates = occurs(labels[names], threshold).groupby(labels["subject"]).mean().sort_index()
     image = right.imshow(rates.to_numpy(float), vmin=0, vmax=1, cmap="magma_r", aspect="auto")
     for (r, c), value in np.ndenumerate(rates.to_numpy(float)):
         right.text(c, r, f"{value:.2f}", ha="center", va="center", fontsize=7,
@@ -827,15 +859,10 @@ def plot_data_overview(
     return _save(fig, "data_overview", path, provenance)
 
 
-_ENERGY = re.compile(r"^gabor_(t[^_]+_f[^_]+)_c\d+_\d+_mean$")
-_HISTOGRAM = re.compile(r"^gabor_hist_(t[^_]+_f[^_]+)_b(\d+)$")
-_SEED_HISTOGRAM = re.compile(r"^gabor_hist_seed_bin(\d+)$")
-
-
 def gabor_columns(extractor: str, columns) -> list[str]:
-    """The feature columns :func:`gabor_profile` reads for ``extractor``."""
-    pattern = {"gabor_energy": _ENERGY, "gabor_hist": _HISTOGRAM}.get(extractor, _SEED_HISTOGRAM)
-    return [c for c in columns if pattern.match(c)]
+    """The feature columns :func:`gabor_profile` reads for ``extractor`` (its ``RESPONSES``)."""
+    responses = EXTRACTORS[extractor].RESPONSES
+    return [c for c in columns if responses.key(c) is not None]
 
 
 def gabor_profile(dataset: pd.DataFrame, extractor: str) -> tuple[pd.DataFrame, str]:
@@ -845,23 +872,17 @@ def gabor_profile(dataset: pd.DataFrame, extractor: str) -> tuple[pd.DataFrame, 
     -------
     (table, x_label): rows the subjects, columns the histogram bins (``gabor_hist_seed``,
     ``gabor_hist``: the mean histogram over frames, and over filters for ``gabor_hist``) or the
-    filters (``gabor_energy``: the mean Gabor magnitude over frames and face cells).
+    filters (``gabor_energy``: the mean Gabor magnitude over frames and face cells), as the
+    extractor's ``RESPONSES`` (:class:`auflow.features.descriptors.Responses`) say.
     """
+    responses = EXTRACTORS[extractor].RESPONSES
     columns = gabor_columns(extractor, dataset.columns)
     if not columns:
         raise ValueError(f"dataset of {extractor}: no Gabor feature columns found")
     per_subject = dataset.groupby("subject")[columns].mean()
-    if extractor == "gabor_energy":
-        keys = [_ENERGY.match(c).group(1) for c in columns]
-        label = "Gabor filter (orientation in degrees, frequency in cycles/pixel)"
-    elif extractor == "gabor_hist":
-        keys = [int(_HISTOGRAM.match(c).group(2)) for c in columns]
-        label = "histogram bin (mean over filters)"
-    else:
-        keys = [int(_SEED_HISTOGRAM.match(c).group(1)) for c in columns]
-        label = "histogram bin"
+    keys = [responses.key(c) for c in columns]
     profile = per_subject.T.groupby(keys, sort=False).mean().T
-    return profile, label
+    return profile, responses.axis
 
 
 def plot_gabor_responses(
@@ -876,15 +897,16 @@ def plot_gabor_responses(
     fig = _figure("gabor_responses")
     ax = fig.subplots()
     profile, label = gabor_profile(dataset, extractor)
+    responses = EXTRACTORS[extractor].RESPONSES
     palette = matplotlib.colormaps["viridis"]
     positions = np.arange(profile.shape[1])
     for i, (subject, values) in enumerate(profile.iterrows()):
         colour = palette(i / max(len(profile) - 1, 1))
         ax.plot(positions, values.to_numpy(float), "-o", ms=3, lw=1, color=colour, label=subject)
     ax.set_xticks(positions, [str(k) for k in profile.columns], rotation=90 if profile.shape[1]
-                  > 20 or extractor == "gabor_energy" else 0, fontsize=8)  # fmt: skip
+                  > 20 or not responses.numbered else 0, fontsize=8)  # fmt: skip
     ax.set_xlabel(label)
-    what = "mean Gabor energy" if extractor == "gabor_energy" else "mean share of responses"
+    what = responses.value
     ax.set_ylabel(what)
     ax.set_title(f"{extractor}: {what} per subject (mean over the subject's frames)")
     ax.legend(fontsize="small", ncol=max(1, len(profile) // 12), title="subject")

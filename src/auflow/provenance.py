@@ -89,9 +89,10 @@ def git_state(directory: str | Path) -> dict:
 
 def package_versions() -> dict[str, str | None]:
     """Installed versions of the packages a model and a results table depend on."""
-    from auflow.models.saved import package_versions as installed
+    from auflow.models.saved import PACKAGES
+    from auflow.versions import package_versions as installed
 
-    return {**installed(), **installed(REPORT_PACKAGES)}
+    return installed((*PACKAGES, *REPORT_PACKAGES))
 
 
 def build_provenance(
@@ -108,7 +109,7 @@ def build_provenance(
         each is fingerprinted under ``cross_datasets``, when there are any.
     """
     from auflow import __version__
-    from auflow.workflow import config_hash
+    from auflow.checks import config_hash
 
     provenance = {
         "config_hash": config_hash(config),

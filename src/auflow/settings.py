@@ -69,6 +69,15 @@ class EvaluationSettings:
             seed=evaluation["seed"],
         )
 
+    def detector_params(self) -> dict:
+        """The detectors' keyword arguments these settings fix (the estimator contract wants
+        them as plain parameters): ``aus, target, occurrence_threshold, tune_threshold,
+        inner_splits, smoothing``, and ``random_state`` from ``seed``."""
+        params = asdict(self)
+        params["random_state"] = params.pop("seed")
+        params.pop("normalise")  # the features are normalised before a detector sees them
+        return params
+
     def as_dict(self) -> dict:
         """Plain JSON-able values (lists for tuples), e.g. for a Snakemake param or a manifest."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import inspect
 import itertools
@@ -16,11 +15,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from auflow.evaluation.metrics import score_predictions
+from auflow.evaluation.folds import split_fold, training_frames
+from auflow.evaluation.metrics import HEADLINE_METRIC, score_predictions
 from auflow.io.dataset import KEY
+from auflow.journal import JournalStudy, open_journal_study
 from auflow.models import make_detector
 from auflow.models.registry import spec_of, studied
-from auflow.models.train import fit_detector, predict_frames, split_fold, training_frames
+from auflow.models.train import fit_detector, predict_frames
 from auflow.settings import EvaluationSettings
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ def pooled_macro_f1(labels: pd.DataFrame, predictions: pd.DataFrame, aus, thresh
     """Mean over AUs of F1 pooled over every predicted frame (the headline of the summary); 0
     when no AU is defined, so a trial always has a value."""
     scored = score_predictions(predictions, labels, list(aus), threshold)
-    f1 = scored.loc[(scored["au"] == 0) & (scored["metric"] == "f1"), "value"].iloc[0]
+    headline = (scored["au"] == 0) & (scored["metric"] == HEADLINE_METRIC)
+    f1 = scored.loc[headline, "value"].iloc[0]
     return 0.0 if np.isnan(f1) else float(f1)
 
 
@@ -59,7 +61,7 @@ def pooled_cut_predictions(
     (:func:`auflow.models.detector.choose_cut`). An AU without positive frames, or whose scores
     no part ranks (constant within every part), keeps the detectors' own cut, as a detector's
     tuning does."""
-    from auflow.io.labels import au_column
+    from auflow.aus import au_column, occurs
     from auflow.models.detector import choose_cut, smooth_scores
 
     cut = predictions.copy()
@@ -69,7 +71,8 @@ def pooled_cut_predictions(
     parts = cut["fold"].to_numpy()
     for au in settings.aus:
         name = au_column(au)
-        occurrence = (truth[name].to_numpy() >= settings.occurrence_threshold).astype(np.int8)
+        occurrence = occurs(truth[name].to_numpy(), settings.occurrence_threshold)
+        occurrence = occurrence.astype(np.int8)
         scores = cut[f"{name}_p"].to_numpy(np.float64)
         ranked = any(np.ptp(scores[parts == part]) > 0 for part in np.unique(parts))
         if not occurrence.any() or not ranked:
@@ -115,7 +118,7 @@ def objective_for(
     """The objective of ``model``'s study on ``fold``: it sees the fold's training subjects only.
 
     ``dataset`` is the dataset table, or only the fold's training frames (what a study job reads,
-    :func:`auflow.models.train.load_fold` with ``with_test=False``, so that the table's other
+    :func:`auflow.evaluation.folds.load_fold` with ``with_test=False``, so that the table's other
     features are not held during the trials).
 
     A trial is scored as the pipeline reports, F1 per AU pooled over the inner validation
@@ -181,62 +184,10 @@ def objective_for(
     return objective, parameters
 
 
-def open_study(journal: str | Path, name: str) -> optuna.Study:
-    """The study ``name`` in the journal file ``journal``, created on first use. Several
-    processes may open it at once: the journal's file lock orders their writes."""
-    # Trial reports go to the rule's log file with everything else, not to the terminal.
-    optuna.logging.disable_default_handler()
-    optuna.logging.enable_propagation()
-    Path(journal).parent.mkdir(parents=True, exist_ok=True)
-    storage = optuna.storages.JournalStorage(
-        optuna.storages.journal.JournalFileBackend(
-            str(journal), lock_obj=_FileLock(_beside(journal, ".writes"))
-        )
-    )
-    return optuna.create_study(
-        study_name=name,
-        storage=storage,
-        direction="maximize",
-        pruner=optuna.pruners.MedianPruner(**PRUNER),
-        load_if_exists=True,
-    )
-
-
-class _FileLock:
-    """An exclusive ``flock`` on the file ``path`` (made if missing), which the kernel releases
-    when its process dies: a killed job leaves no stale lock behind. Optuna's journal takes it
-    as its write lock (``acquire``, ``release``); ``with`` holds it. Optuna's own write lock is
-    a symlink beside the journal that a killed writer leaves behind; waiting processes force it
-    open only after 30 s, and never when the journal's path is relative (the link dangles, and
-    they retry at full speed for ever)."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.handle = None
-
-    def acquire(self) -> bool:
-        handle = open(self.path, "a")  # noqa: SIM115 - held until release
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        self.handle = handle
-        return True
-
-    def release(self) -> None:
-        handle, self.handle = self.handle, None
-        if handle is not None:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-
-    def __enter__(self) -> _FileLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exception) -> None:
-        self.release()
-
-
-def _beside(journal: str | Path, suffix: str) -> Path:
-    """A lock file beside the journal: its name with ``suffix`` added."""
-    return Path(journal).with_name(Path(journal).name + suffix)
+def open_study(journal: str | Path, name: str) -> JournalStudy:
+    """The study ``name`` in the journal file ``journal`` (:mod:`auflow.journal`: created on
+    first use, shared by the processes that open it), with this search's pruner."""
+    return open_journal_study(journal, name, optuna.pruners.MedianPruner(**PRUNER))
 
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -256,13 +207,6 @@ def _places(study: optuna.Study) -> dict[int, int]:
     return places
 
 
-def _claims_locked(study: optuna.Study) -> _FileLock:
-    """The study's claims lock, a file beside its journal: one worker at a time picks a free
-    place and asks for its trial (``with`` it)."""
-    # the journal's path is not public; open_study made this storage, so it is a journal file
-    return _FileLock(_beside(study._storage._backend._file_path, ".claims"))
-
-
 def _sampler(seed: int, place: int) -> optuna.samplers.BaseSampler:
     """A TPE sampler seeded by the trial's place in the study, whichever worker runs it and
     whenever. A study resumed after a kill, or run by another number of workers, thus draws for
@@ -274,7 +218,7 @@ def _sampler(seed: int, place: int) -> optuna.samplers.BaseSampler:
 
 
 def add_trials(
-    study: optuna.Study,
+    study: JournalStudy,
     objective,
     n_trials: int,
     worker: str,
@@ -305,7 +249,7 @@ def add_trials(
         if timeout is not None and time.monotonic() - started > timeout:
             log.info("%s: timeout of %s s reached", worker, timeout)
             break
-        with _claims_locked(study):
+        with study.claims():
             taken = set(_places(study).values())
             place = next((p for p in range(n_trials) if p not in taken), None)
             if place is None:

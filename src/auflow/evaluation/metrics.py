@@ -25,10 +25,13 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from auflow.io.labels import au_column
+from auflow.aus import au_column, occurs
 
+# The metric the summary's headline, the best model per AU, the figures and the studies rank
+# models by: F1 of the positive class (the AU occurs), as the field reports it.
+HEADLINE_METRIC = "f1"
 OCCURRENCE_METRICS = (
-    "f1",
+    HEADLINE_METRIC,
     "precision",
     "recall",
     "accuracy",
@@ -233,7 +236,7 @@ def intensity_metrics(
     predicted_intensity = _real("predicted_intensity", predicted_intensity, n)
     if not np.isfinite(intensity).all():
         raise ValueError("intensity contains NaN or infinite values")
-    n_pos = int((intensity >= threshold).sum())
+    n_pos = int(occurs(intensity, threshold).sum())
     if n < 2:
         note = NO_FRAMES if n == 0 else "a single frame"
         values = {"icc3_1": (np.nan, note), "pearson_r": (np.nan, note)}
@@ -367,7 +370,7 @@ def score_predictions(
             continue
         scores = joined[f"{column}_p"].to_numpy() if f"{column}_p" in joined else None
         table = occurrence_metrics(
-            (intensity >= threshold).astype(np.int8), joined[f"{column}_c"].to_numpy(), scores
+            occurs(intensity, threshold).astype(np.int8), joined[f"{column}_c"].to_numpy(), scores
         )
         if f"{column}_r" in joined:
             table = pd.concat(

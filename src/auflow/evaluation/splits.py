@@ -20,6 +20,29 @@ DISFA3_FOLDS: tuple[tuple[str, ...], ...] = (
 )
 SPLITS = ("group_kfold", "disfa3", "leave_one_subject_out", "random_frames")
 LEAKY_SPLITS = frozenset({"random_frames"})
+# A cross dataset's metric rows (config ``cross_datasets``, :mod:`auflow.cross`) have the split
+# ``cross:<name>``: scored by the final models as one fold, beside the main dataset's splits.
+CROSS_PREFIX = "cross:"
+
+
+def cross_split(name: str) -> str:
+    """The ``split`` of a cross dataset's metric rows: ``cross:<name>``."""
+    return f"{CROSS_PREFIX}{name}"
+
+
+def is_cross_split(split) -> bool:
+    """Whether a ``split`` value names a cross dataset rather than a split of the main one."""
+    return str(split).startswith(CROSS_PREFIX)
+
+
+def cross_name(split: str) -> str:
+    """The cross dataset's name of a ``cross:<name>`` split."""
+    return str(split)[len(CROSS_PREFIX) :]
+
+
+def within_rows(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a metrics table (``split`` column) that score the main dataset."""
+    return table[~table["split"].map(is_cross_split)]
 
 
 def _check_split(split: str, allow_leaky: bool = True) -> None:

@@ -20,7 +20,9 @@ Extractors (name: class, features):
 from __future__ import annotations
 
 import inspect
+import re
 import warnings
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -217,8 +219,30 @@ def _same_value(value, default) -> bool:
         return value is default
 
 
+@dataclass(frozen=True)
+class Responses:
+    """How the features figure (:func:`auflow.plots.gabor_profile`) reads an extractor's filter
+    responses: the feature columns matching ``pattern`` are averaged per subject and grouped by
+    its ``key`` group, a bin number (``numbered``) or a filter's name, along an axis labelled
+    ``axis``; ``value`` says what the averages are."""
+
+    pattern: str
+    axis: str
+    numbered: bool
+    value: str = "mean share of responses"
+
+    def key(self, column: str):
+        """The group of a response column (a bin number or a filter), None for another."""
+        match = re.match(self.pattern, column)
+        if match is None:
+            return None
+        return int(match.group("key")) if self.numbered else match.group("key")
+
+
 class _GaborExtractor(_Extractor):
     """An extractor on a :class:`GaborBank` (``bank_``), built by ``fit`` from its parameters."""
+
+    RESPONSES: Responses
 
     def _validate(self):
         # the bank validates the frequencies (an error, or a warning with allow_above_nyquist)
@@ -269,6 +293,8 @@ class GaborHistSeed(_GaborExtractor):
     binned exactly as ``np.histogram`` bins integers. Responses within float32 rounding of an
     integer may truncate to the neighbouring one: a few counts per image (tested).
     """
+
+    RESPONSES = Responses(r"^gabor_hist_seed_bin(?P<key>\d+)$", "histogram bin", True)
 
     def __init__(
         self,
@@ -408,6 +434,10 @@ class GaborHist(_GaborExtractor):
     filter's bins summing to 1; names ``gabor_hist_t045_f0.20_b07``.
     """
 
+    RESPONSES = Responses(
+        r"^gabor_hist_t[^_]+_f[^_]+_b(?P<key>\d+)$", "histogram bin (mean over filters)", True
+    )
+
     def __init__(
         self,
         frequencies=DEFAULT_FREQUENCIES,
@@ -498,6 +528,13 @@ class GaborEnergy(_GaborExtractor):
     (orientation outer, frequency inner), cell row, cell column, statistic. The standard
     deviation is the population one (``ddof=0``) over the cell's (sampled) pixels.
     """
+
+    RESPONSES = Responses(
+        r"^gabor_(?P<key>t[^_]+_f[^_]+)_c\d+_\d+_mean$",
+        "Gabor filter (orientation in degrees, frequency in cycles/pixel)",
+        False,
+        "mean Gabor energy",
+    )
 
     def __init__(
         self,
@@ -920,6 +957,20 @@ EXTRACTORS = {
     "hog": Hog,
     "lbp": Lbp,
 }
+
+# Extractors whose responses the features figure can show (their ``RESPONSES``), in order of
+# preference: the seed's plot was a Gabor response histogram, so a histogram extractor comes
+# first.
+GABOR_EXTRACTORS = ("gabor_hist_seed", "gabor_hist", "gabor_energy")
+
+
+def gabor_extractor(extractors) -> str | None:
+    """The configured extractor whose responses the features figure shows (a histogram one when
+    configured, else ``gabor_energy``), or None when no Gabor extractor is configured."""
+    for name in GABOR_EXTRACTORS:
+        if name in extractors:
+            return name
+    return None
 
 
 def make_extractor(name: str, params: dict | None = None):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +12,7 @@ import pandas as pd
 import auflow
 from auflow.features.descriptors import make_extractor
 from auflow.io.images import frame_number, load_faces
+from auflow.versions import package_versions
 
 log = logging.getLogger(__name__)
 
@@ -37,15 +37,8 @@ def extraction_metadata(extractor: str, params: dict | None, face_size: int | No
         "params": _jsonable(model.get_params()),
         "face_size": face_size,
         "auflow_version": auflow.__version__,
-        "package_versions": {name: _version(name) for name in _PROVENANCE_PACKAGES},
+        "package_versions": package_versions(_PROVENANCE_PACKAGES),
     }
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return version(distribution)
-    except PackageNotFoundError:
-        return None
 
 
 def _jsonable(value):

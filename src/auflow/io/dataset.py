@@ -12,6 +12,12 @@ from auflow.io.parquet import read_table, with_float_block
 KEY = ["subject", "frame"]
 
 
+def feature_columns(dataset: pd.DataFrame) -> list[str]:
+    """Every column of a dataset table that is neither a key, a label nor the fold."""
+    labels = set(au_columns(dataset))
+    return [c for c in dataset.columns if c not in KEY and c not in labels and c != "fold"]
+
+
 def concat_tables(paths) -> pd.DataFrame:
     """Concatenate Parquet tables that share a layout, sorted by (subject, frame)."""
     tables = [read_table(p) for p in paths]

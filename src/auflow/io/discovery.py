@@ -27,6 +27,7 @@ from pathlib import Path
 
 from auflow.io.atomic import replaced_atomically
 from auflow.io.images import IMAGE_SUFFIXES, SUBJECT_NAME, check_subject_name, frame_files
+from auflow.layout import frames_manifest, shard_ids
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +170,24 @@ def _label_problems(images_root, labels_root, label_format, aus, folders, listed
                     "images, rename the file to match its folder, or move it out"
                 )
     return problems
+
+
+def write_frame_manifests(frames: dict, shard_size: int, cross: str | None = None) -> None:
+    """Every frame manifest of a dataset (:func:`write_manifest`, paths from
+    :mod:`auflow.layout`): per subject (frame numbers and paths: its labels job's input) and per
+    shard of ``shard_size`` frames (with each image's size and time: an extraction's input).
+
+    Parameters
+    ----------
+    frames : subject -> [(frame, image path), ...] in frame order (:func:`discover_dataset`).
+    cross : the cross dataset's name, or None for the main dataset.
+    """
+    for subject, subject_frames in frames.items():
+        write_manifest(frames_manifest(subject, cross=cross), subject, subject_frames, False)
+        for number, shard in enumerate(shard_ids(len(subject_frames), shard_size)):
+            first = number * shard_size
+            part = subject_frames[first : first + shard_size]
+            write_manifest(frames_manifest(subject, shard, cross), subject, part, True)
 
 
 def write_manifest(path: str | Path, subject: str, frames, with_stat: bool) -> bool:

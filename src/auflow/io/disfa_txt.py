@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from auflow.io.labels import MAX_INTENSITY, au_column
+from auflow.aus import MAX_INTENSITY, au_column
 
 
 def label_file(labels_dir: str | Path, subject: str, au: int) -> Path:

@@ -22,19 +22,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from auflow.aus import MAX_INTENSITY, au_column
+from auflow.io.disfa_txt import read_disfa_txt_labels
 from auflow.io.images import frame_gaps, frame_number
 
 log = logging.getLogger(__name__)
 
-MAX_INTENSITY = 5
 MISSING_AU = ("zero", "error")
 _AU_KEY = re.compile(r"^au(\d+)$")
 _AU_LIKE = re.compile(r"^au[\s_-]*0*(\d+)$", re.IGNORECASE)
-
-
-def au_column(au: int) -> str:
-    """``1`` -> ``"AU01"``: the AU column name used in every table."""
-    return f"AU{au:02d}"
 
 
 def read_json_labels(path: str | Path, aus: list[int], missing_au: str = "zero") -> pd.DataFrame:
@@ -247,8 +243,6 @@ def read_subject_labels(
         }
         return table
     if label_format == "disfa_txt":
-        from auflow.io.disfa_txt import read_disfa_txt_labels
-
         table = read_disfa_txt_labels(labels_path, subject, aus)
         frames = sorted(frame_number(p) for p in image_paths)
         if table["frame"].tolist() != frames:

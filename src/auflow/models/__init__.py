@@ -18,7 +18,7 @@ def make_detector(classifier: str, params: dict | None, settings, n_jobs: int = 
 
     Parameters
     ----------
-    classifier : a name in :data:`auflow.models.registry.MODELS`.
+    classifier : a name in :data:`auflow.models.records.MODELS`.
     params : the model's parameters (its config section's ``params``).
     settings : :class:`auflow.settings.EvaluationSettings`.
     n_jobs : the job's threads (AUs fitted in parallel, or TensorFlow's thread pools).

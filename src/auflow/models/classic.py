@@ -90,7 +90,7 @@ def make_classifier(name: str, params: dict | None = None, random_state: int = 0
 
     ``params`` are the model's keyword arguments (the classifier's config section).
     """
-    from auflow.models.registry import spec_of
+    from auflow.models.records import spec_of
 
     spec = spec_of(name)
     if spec.estimator is None:

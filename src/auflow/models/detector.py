@@ -20,9 +20,10 @@ from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
+from auflow.aus import occurs
 from auflow.evaluation.splits import inner_group_splits
 from auflow.models.classic import make_classifier
-from auflow.models.registry import MODELS
+from auflow.models.records import MODELS
 
 log = logging.getLogger(__name__)
 
@@ -183,16 +184,7 @@ class AUDetector(BaseEstimator):
     def from_settings(cls, classifier, params, settings, n_jobs: int = 1) -> AUDetector:
         """A detector configured by :class:`auflow.settings.EvaluationSettings`."""
         return cls(
-            classifier=classifier,
-            params=params,
-            aus=tuple(settings.aus),
-            target=settings.target,
-            occurrence_threshold=settings.occurrence_threshold,
-            tune_threshold=settings.tune_threshold,
-            inner_splits=settings.inner_splits,
-            smoothing=tuple(settings.smoothing),
-            random_state=settings.seed,
-            n_jobs=n_jobs,
+            classifier=classifier, params=params, **settings.detector_params(), n_jobs=n_jobs
         )
 
     def _pipeline(self):
@@ -266,7 +258,7 @@ class AUDetector(BaseEstimator):
 
     def _labels(self, intensity: np.ndarray) -> np.ndarray:
         if self.target == "occurrence":
-            return (intensity >= self.occurrence_threshold).astype(np.int8)
+            return occurs(intensity, self.occurrence_threshold).astype(np.int8)
         return intensity.astype(np.int8)
 
     def _fit_one(self, X, labels):
@@ -401,16 +393,16 @@ class AUDetector(BaseEstimator):
     def _occurrence_probability(self, model, X):
         if hasattr(model, "predict_proba"):
             probabilities = model.predict_proba(X)
-            return probabilities[:, np.asarray(model.classes_) >= self.occurrence_threshold].sum(
-                axis=1
-            )
-        return (model.predict(X) >= self.occurrence_threshold).astype(np.float64)
+            return probabilities[
+                :, occurs(np.asarray(model.classes_), self.occurrence_threshold)
+            ].sum(axis=1)
+        return occurs(model.predict(X), self.occurrence_threshold).astype(np.float64)
 
     def predict(self, X, groups=None) -> np.ndarray:
         """(n_frames, n_aus) int8 occurrence: scores at or above each AU's threshold (for the
         intensity target: predicted intensity at or above the occurrence threshold)."""
         if self.target == "intensity":
-            return (self.predict_intensity(X) >= self.occurrence_threshold).astype(np.int8)
+            return occurs(self.predict_intensity(X), self.occurrence_threshold).astype(np.int8)
         return (self.decision_function(X, groups) >= self.thresholds_).astype(np.int8)
 
     def predict_intensity(self, X) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""One record per model: what it is, for every caller that treats models differently.
+"""The built-in models' records: one per model, what it is, for every caller that treats models
+differently (the records' type and table are :mod:`auflow.models.records`).
 
 The rules (memory, which stack table a job reads, which file a final fit writes),
 :func:`auflow.models.make_detector`, the studies (search spaces), saving and loading (file
@@ -20,81 +21,25 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from types import MappingProxyType
-from typing import TYPE_CHECKING
 
 from auflow.models import classic
+
+# the records' table, read here and by the callers that import it from the registry
+from auflow.models.records import (  # noqa: F401
+    DETECTOR_TYPES,
+    KERAS_FILE,
+    MODELS,
+    SKOPS_FILE,
+    ModelSpec,
+    register,
+    spec_of,
+    studied,
+    trusted_types,
+)
 from auflow.models.stacking import DEFAULT_BASE, DEFAULT_INPUTS
 
-if TYPE_CHECKING:
-    import optuna
-
-SKOPS_FILE = "model.skops"
-KERAS_FILE = "model.keras"
 PLUGINS_VARIABLE = "AUFLOW_MODELS"
-# Types every saved classic detector is made of (skops refuses anything not trusted).
-DETECTOR_TYPES = ("auflow.models.detector.AUDetector", "auflow.models.detector._Constant")
 TREE_TYPES = ("sklearn.tree._tree.Tree",)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """What one model is.
-
-    Attributes
-    ----------
-    name : its ``classifiers`` name in the config.
-    estimator : a classic model's builder of one scikit-learn estimator from its config params
-        (``random_state`` too when ``seeded``); None for a model that is its own detector.
-    detector : a model that is its own detector (not per-AU scikit-learn estimators): a
-        function returning its class, imported on first use (e.g. TensorFlow's LSTM).
-    sequence : it reads windows of consecutive frames: needs frame numbers, and a random frame
-        split says nothing about it (left out of the leakage comparison).
-    seeded : ``estimator`` takes ``random_state``.
-    multi_output : one fit on all AUs' labels makes, column by column, the model one fit per
-        AU would (:class:`auflow.models.detector.AUDetector` shares the work).
-    resampled : SMOTE before the model, inside its pipeline (training frames only).
-    standardises_itself : it standardises the features in its own fit (no scaler step).
-    reads_rows : its fit reads a subset of rows in place (``fit(X, y, rows=...)``).
-    search_space : ``(trial, params) -> params`` of its Optuna study (given the config's
-        params, which it may read and override), or None (not studied).
-    trusted_types : types its saved file may hold beyond :data:`DETECTOR_TYPES` and skops'
-        defaults.
-    model_file : the main file of its saved folder (``model.skops``, or a detector's own).
-    environment : settings its jobs' processes start with (glibc malloc, see
-        :func:`auflow.workflow.use_malloc_settings`).
-    extra_mb : memory its jobs need beyond a classic model's (TensorFlow).
-    stacks_on : ``params -> name`` of the model whose out-of-split scores it takes as inputs
-        (:mod:`auflow.models.stacking`), or None; None for every model of the features.
-    """
-
-    name: str
-    estimator: Callable | None = None
-    detector: Callable[[], type] | None = None
-    sequence: bool = False
-    seeded: bool = False
-    multi_output: bool = False
-    resampled: bool = False
-    standardises_itself: bool = False
-    reads_rows: bool = False
-    search_space: Callable[[optuna.Trial], dict] | None = None
-    trusted_types: tuple[str, ...] = ()
-    model_file: str = SKOPS_FILE
-    environment: Mapping[str, str] = field(default_factory=dict)
-    extra_mb: int = 0
-    stacks_on: Callable[[dict], str | None] | None = None
-
-    def __post_init__(self):
-        if (self.estimator is None) == (self.detector is None):
-            raise ValueError(f"model {self.name!r}: give an estimator or a detector, not both")
-        object.__setattr__(self, "environment", MappingProxyType(dict(self.environment)))
-
-    def base(self, params: dict | None) -> str | None:
-        """The model whose scores this one stacks on with ``params``, or None."""
-        return None if self.stacks_on is None else self.stacks_on(dict(params or {}))
-
 
 # -- search spaces ----------------------------------------------------------------------------
 
@@ -269,38 +214,8 @@ _BUILT_IN = (
     ),
 )
 BUILT_IN = tuple(spec.name for spec in _BUILT_IN)
-MODELS: dict[str, ModelSpec] = {spec.name: spec for spec in _BUILT_IN}
-
-
-def register(spec: ModelSpec) -> ModelSpec:
-    """Add a model (see the module docstring); a name already taken is refused."""
-    if spec.name in MODELS:
-        raise ValueError(f"a model named {spec.name!r} is registered already")
-    MODELS[spec.name] = spec
-    return spec
-
-
-def spec_of(name: str) -> ModelSpec:
-    """The record of the model ``name``; ValueError listing the known names otherwise."""
-    try:
-        return MODELS[name]
-    except KeyError:
-        raise ValueError(
-            f"unknown classifier {name!r}; known: {', '.join(sorted(MODELS))}"
-        ) from None
-
-
-def studied() -> list[str]:
-    """The models that have a search space."""
-    return [name for name, spec in MODELS.items() if spec.search_space is not None]
-
-
-def trusted_types() -> tuple[str, ...]:
-    """Every type a saved skops file of any model may hold (beyond skops' defaults)."""
-    found = dict.fromkeys(DETECTOR_TYPES)
-    for spec in MODELS.values():
-        found.update(dict.fromkeys(spec.trusted_types))
-    return tuple(found)
+for built_in in _BUILT_IN:
+    register(built_in)
 
 
 def config_schema(path, workdir=".snakemake/auflow"):

@@ -2,7 +2,7 @@
 
 People share model files, and a pickle runs whatever it contains when it is loaded. A saved
 detector is therefore written with ``skops.io``, which rebuilds objects from a description and
-refuses any type that is not on an explicit list (:func:`auflow.models.registry.trusted_types`:
+refuses any type that is not on an explicit list (:func:`auflow.models.records.trusted_types`:
 auflow's detector, the scikit-learn and imbalanced-learn pieces our classifiers are made of).
 ``manifest.json`` beside it says everything ``auflow predict`` needs to use the model or to
 refuse a mismatch, and records the SHA-256 of the model file: a model file that does not match
@@ -28,15 +28,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from auflow.aus import au_column
 from auflow.io.atomic import write_bytes_atomically
-from auflow.io.labels import au_column
-from auflow.models.registry import MODELS, SKOPS_FILE, spec_of, trusted_types
+from auflow.models.records import MODELS, SKOPS_FILE, spec_of, trusted_types
+from auflow.versions import package_versions as installed_versions
 
 MODEL_FILE = SKOPS_FILE
 MANIFEST_FILE = "manifest.json"
@@ -71,13 +71,7 @@ def _saves_itself(classifier) -> bool:
 def package_versions(names=PACKAGES) -> dict[str, str | None]:
     """Installed versions of ``names`` (by default the packages a saved model depends on);
     None for a package that is not installed."""
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    return installed_versions(names)
 
 
 def _sha256(path: Path) -> str:
@@ -215,7 +209,8 @@ class SavedModel:
         frames : (n_frames,) int frame numbers, or None for consecutive rows. A sequence model's
             windows follow them and stop at gaps (e.g. a frame without a face).
         """
-        from auflow.models.train import normalise, predict_frames
+        from auflow.features.normalise import normalise
+        from auflow.models.train import predict_frames
 
         names = self.manifest["feature_names"]
         if features.shape[1] != len(names):
@@ -238,7 +233,7 @@ def load_model(directory: str | Path) -> SavedModel:
     ModelError
         No manifest or model file; a model file whose SHA-256 differs from the manifest's; a
         format or scikit-learn version this auflow cannot use; a model file holding a type
-        outside :func:`auflow.models.registry.trusted_types` (nothing of it is instantiated);
+        outside :func:`auflow.models.records.trusted_types` (nothing of it is instantiated);
         a Keras model naming a module outside Keras or holding a Lambda layer.
     """
     directory = Path(directory)
@@ -281,7 +276,7 @@ def write_skops(detector, path: Path) -> None:
 
 def read_skops(path: Path):
     """The object of a skops file, refusing it (ModelError, nothing instantiated) when it holds
-    a type outside :func:`auflow.models.registry.trusted_types`."""
+    a type outside :func:`auflow.models.records.trusted_types`."""
     import skops.io as sio
 
     data = Path(path).read_bytes()

@@ -409,17 +409,7 @@ class LSTMDetector(BaseEstimator):
     def from_settings(cls, params, settings, n_jobs: int = 1) -> LSTMDetector:
         """A detector with the network ``params`` (its config section) and the evaluation
         :class:`auflow.settings.EvaluationSettings`."""
-        detector = cls(
-            **(params or {}),
-            aus=tuple(settings.aus),
-            target=settings.target,
-            occurrence_threshold=settings.occurrence_threshold,
-            tune_threshold=settings.tune_threshold,
-            inner_splits=settings.inner_splits,
-            smoothing=tuple(settings.smoothing),
-            random_state=settings.seed,
-            n_jobs=n_jobs,
-        )
+        detector = cls(**(params or {}), **settings.detector_params(), n_jobs=n_jobs)
         detector.check_params()
         return detector
 

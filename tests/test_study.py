@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import optuna
@@ -39,8 +40,18 @@ def slow_objective(trial: optuna.Trial) -> float:
     return -((x - 1.0) ** 2)
 
 
-def run_worker(journal: str, n_trials: int, worker: str) -> None:
-    add_trials(open_study(journal, "shared"), slow_objective, n_trials, worker, seed=0)
+def run_worker(journal: str, n_trials: int, worker: str, n_workers: int = 2) -> None:
+    """One worker; it starts adding trials once every worker has opened the study, as
+    Snakemake's jobs would on idle cores (on a loaded machine one process can otherwise start
+    after the other has run every trial)."""
+    study = open_study(journal, "shared")
+    gate = Path(f"{journal}.opened")
+    gate.mkdir(exist_ok=True)
+    (gate / worker).touch()
+    deadline = time.monotonic() + 60
+    while len(list(gate.iterdir())) < n_workers and time.monotonic() < deadline:
+        time.sleep(0.01)
+    add_trials(study, slow_objective, n_trials, worker, seed=0)
 
 
 def run_worker_processes(target, journal: str, n_trials: int, n_workers: int = 2) -> None:

@@ -156,6 +156,8 @@ def box_eyes(box, frame_shape, margin: float = DEFAULT_MARGIN) -> np.ndarray:
     """
     x, y, side, _ = crop_box(box, frame_shape, margin)
     (lx, ly), (rx, ry) = CANONICAL_EYES
+    # a fraction f of the crop's side lies at pixel coordinate f * side - 0.5 (pixel centres)
+    x, y = x - 0.5, y - 0.5
     return np.array([x + lx * side, y + ly * side, x + rx * side, y + ry * side])
 
 
@@ -178,22 +180,40 @@ def eye_transform(eyes: np.ndarray) -> tuple[np.ndarray, int]:
     scale = (crx - clx) * side / max(distance, 1e-6)
     angle = math.atan2(ry - ly, rx - lx)
     cos, sin = scale * math.cos(-angle), scale * math.sin(-angle)
-    # x' = s R (x - left eye) + canonical left eye
-    tx = clx * side - (cos * lx - sin * ly)
-    ty = cly * side - (sin * lx + cos * ly)
+    # x' = s R (x - left eye) + canonical left eye, at pixel coordinate f * side - 0.5
+    tx = clx * side - 0.5 - (cos * lx - sin * ly)
+    ty = cly * side - 0.5 - (sin * lx + cos * ly)
     return np.array([[cos, -sin, tx], [sin, cos, ty]]), side
 
 
 def warp_face(
     image: np.ndarray, matrix: np.ndarray, side: int, face_size: int | None
 ) -> np.ndarray:
-    """``image`` through ``matrix`` into a ``side``-pixel square, resized to ``face_size`` as
-    the pipeline resizes faces; parts outside the frame repeat its edge pixels."""
+    """``image`` through ``matrix`` (into a ``side``-pixel square) as a ``face_size`` face; parts
+    outside the frame repeat its edge pixels.
+
+    The warp never shrinks: it fills a square of ``k * face_size`` pixels, ``k`` the smallest
+    whole number (at least 2) for which that is no smaller than ``side``, with bicubic
+    interpolation, which is then averaged down by ``k`` (area interpolation, as the pipeline
+    resizes faces). A 96-px crop and the same face filmed at 200 px thus go through the same
+    steps (enlarged, then averaged down by a whole factor) and come out equally sharp; warping
+    straight to the face size blurred the crop (bilinear interpolation at a fractional offset)
+    more than the larger filmed face, which a model trained on aligned crops reads as a change
+    of the face (mean per-AU score correlation of a filmed face with its crop 0.77, measured on
+    the demo's SN002).
+    """
+    if face_size is None:
+        return cv2.warpAffine(
+            image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+    k = max(2, math.ceil(side / face_size))
+    big = k * face_size
+    scaled = np.asarray(matrix, np.float64) * (big / side)
+    # pixel centres: canonical pixel p of the side-px square is pixel (p + 0.5) * big/side - 0.5
+    scaled[:, 2] += 0.5 * (big / side) - 0.5
     face = cv2.warpAffine(
-        image, matrix, (side, side), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        image, scaled, (big, big), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
     )
-    if face_size is None or side == face_size:
-        return face
     return resize_face(face, face_size)
 
 

@@ -234,6 +234,7 @@ def save_detector(detector, smk, training, model: str, directory, feature_names=
         training=training,
         config_hash=config_hash(smk.config),
         model=model,
+        align=smk.config["features"].get("align", "none"),
     )
     save_model(detector, directory, manifest)
 

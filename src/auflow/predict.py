@@ -32,6 +32,7 @@ import time
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -41,7 +42,7 @@ from auflow.models.saved import ModelError, load_model
 ID_COLUMNS = ["input", "frame", "timestamp", "face_id"]
 FACE_COLUMNS = ["face_detected", "face_x", "face_y", "face_w", "face_h", "confidence"]
 MODEL_KINDS = ("auto", "static", "dynamic")
-ALIGN_MODES = ("box", "eyes", "none")
+ALIGN_MODES = ("box", "landmarks", "eyes", "none")
 STATIC_SUFFIX = "_static"
 # A face track shorter than this is scored by the static model under --model-kind auto: its
 # median is too unsteady to stand for the person. Measured on make demo's svm_linear pair
@@ -114,7 +115,7 @@ def predict_inputs(
     model_kind: str = "auto",
     static_model: str | Path | None = None,
     min_dynamic_frames: int | None = None,
-    align: str = "box",
+    align: str | None = None,
 ) -> pd.DataFrame:
     """Score every face of every frame of ``inputs`` with the saved model in ``model_dir``.
 
@@ -139,7 +140,7 @@ def predict_inputs(
     """
     from auflow.features.face import FaceFinder, align_face, box_eyes, crop_box, is_square
 
-    if align not in ALIGN_MODES:
+    if align is not None and align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
     from auflow.features.track import FaceTracker
     from auflow.io.media import iter_frames, open_inputs
@@ -151,6 +152,8 @@ def predict_inputs(
     dynamic = load_model(model_dir)
     manifest = dynamic.manifest
     extractor = check_extractor(manifest, Path(model_dir))
+    align = check_align(manifest, align, Path(model_dir))
+    aligned_model = manifest.get("align", "none") == "landmarks"
     one_model = manifest["normalise"] == "none"  # the model is its own static model
     static = model_dir if one_model else find_static_model(model_dir, static_model)
     if model_kind == "static" and static is None:
@@ -179,10 +182,29 @@ def predict_inputs(
             describe(faces)
             faces = []
 
-    def geometry(face, shape):
+    landmarker, canonical = None, None
+    crop_aligners: dict = {}  # an aligned model's crops: one face track per input
+    if align == "landmarks":
+        from auflow.features.align import (
+            ALIGNED_LANDMARKS,
+            CANONICAL_LANDMARKS,
+            Landmarker,
+            SequenceAligner,
+            landmark_eyes,
+        )
+
+        landmarker = Landmarker(finder.margin)
+        landmarker.predictor  # noqa: B018 (fails now, naming what to install, if dlib is missing)
+        # a model trained on aligned faces has its own frame; others the crops' frame
+        canonical = ALIGNED_LANDMARKS if aligned_model else CANONICAL_LANDMARKS
+
+    def geometry(face, image, levels):
         """Where the crop puts the eyes: the box's canonical eyes, turned by the eye line's
-        angle when the eye cascade found both eyes and ``align`` is ``eyes``."""
-        eyes = box_eyes(face.box, shape, finder.margin)
+        angle when the eye cascade found both eyes and ``align`` is ``eyes``; with ``landmarks``
+        the eyes of the transform that takes the face's landmarks to the canonical ones."""
+        if landmarker is not None:
+            return landmark_eyes(landmarker.landmarks(levels, face.box), canonical)
+        eyes = box_eyes(face.box, image.shape, finder.margin)
         if align != "eyes" or not face.eyes_found:
             return eyes
         lx, ly, rx, ry = face.eyes
@@ -197,18 +219,25 @@ def predict_inputs(
         ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
         image = item.image
         if detect == "never" or (detect == "auto" and is_square(image.shape)):
-            crop = finder(image)  # the whole frame is the face, as the pipeline's crops
             h, w = image.shape
             rows.append({**ids, "face_id": 0, "face_detected": 1, "face_x": 0, "face_y": 0})
             rows[-1].update({"face_w": w, "face_h": h, "confidence": math.nan})
-            keep(crop.face)
+            if aligned_model:  # aligned as the pipeline aligned the model's training crops
+                aligner = crop_aligners.get(item.input)
+                if aligner is None:
+                    aligner = SequenceAligner(face_size, canonical, landmarker)
+                    crop_aligners[item.input] = aligner
+                keep(aligner(image))
+            else:
+                keep(finder(image).face)  # the whole frame is the face, as the pipeline's crops
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
             found = find_faces(finder, image, tracker, searched, item.input, align == "eyes")
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
-            measured = [geometry(f, image.shape) for f in found]
+            levels = cv2.convertScaleAbs(image, alpha=255.0) if landmarker and found else None
+            measured = [geometry(f, image, levels) for f in found]
             face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
             for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
                 x, y, side, _ = crop_box(face.box, image.shape, finder.margin)
@@ -256,6 +285,24 @@ def predict_inputs(
     frames = len(table[["input", "frame"]].drop_duplicates())
     table.attrs["frames_per_second"] = frames / elapsed if elapsed > 0 else math.inf
     return table
+
+
+def check_align(manifest: dict, align: str | None, path: Path) -> str:
+    """The cropping mode for a model: ``align`` if given, else the model's own (``landmarks``
+    for a model trained on aligned faces, ``box`` for others); ModelError when ``align``
+    contradicts how the model's training faces were framed."""
+    trained = manifest.get("align", "none")
+    if trained == "landmarks":
+        if align not in (None, "landmarks"):
+            raise ModelError(
+                f"{path}: trained on faces aligned by their landmarks (features.align: "
+                f"landmarks), so faces must be aligned the same way: --align landmarks, not "
+                f"{align!r}"
+            )
+        return "landmarks"
+    if trained != "none":
+        raise ModelError(f"{path}: features.align {trained!r} is unknown to this auflow")
+    return "box" if align is None else align
 
 
 def find_faces(finder, image, tracker, searched: dict, key, eyes: bool) -> list:

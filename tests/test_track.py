@@ -47,7 +47,9 @@ def test_aligning_puts_the_eyes_where_the_canonical_frame_says():
     matrix, side = eye_transform(eyes)
     mapped = matrix @ np.array([[100, 160], [120, 140], [1, 1]])
     (clx, cly), (crx, cry) = CANONICAL_EYES
-    np.testing.assert_allclose(mapped.T, [[clx * side, cly * side], [crx * side, cry * side]])
+    # a fraction f of the side lies at pixel coordinate f * side - 0.5 (pixel centres)
+    expected = np.array([[clx * side, cly * side], [crx * side, cry * side]]) - 0.5
+    np.testing.assert_allclose(mapped.T, expected, atol=1e-9)
     face = align_face(np.zeros((300, 300), np.float32), eyes, 48)
     assert face.shape == (48, 48) and face.dtype == np.float32
 

@@ -163,11 +163,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--align",
-        choices=["box", "eyes", "none"],
-        default="box",
-        help="how a detected face is cropped: box (default) the detector's box, held still while "
-        "the face stays put; eyes: rotated and scaled so OpenCV's eye cascade's eye centres fall "
-        "on the canonical frame's, held still likewise; none: each frame's own box",
+        choices=["box", "landmarks", "eyes", "none"],
+        default=None,
+        help="how a detected face is cropped; default: the model's (landmarks for a model "
+        "trained with features.align: landmarks, which aligns crops too; else box). box: the "
+        "detector's box, held still while the face stays put; landmarks: rotated, scaled and "
+        "moved so dlib's five landmarks fall on the canonical frame's, held still likewise "
+        "(needs pip install -e '.[align]'); eyes: likewise by OpenCV's eye cascade; none: each "
+        "frame's own box",
     )
     predict.add_argument(
         "--format",
@@ -185,7 +188,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except Exception as error:
+        from auflow.features.align import LandmarksUnavailable
+
+        if not isinstance(error, ValueError | FileNotFoundError | LandmarksUnavailable):
+            raise
         print(f"auflow: error: {error}", file=sys.stderr)
         return 2
 

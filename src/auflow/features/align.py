@@ -282,6 +282,7 @@ class SequenceAligner:
         self.canonical = ALIGNED_LANDMARKS if canonical is None else np.asarray(canonical)
         self.landmarker = Landmarker() if landmarker is None else landmarker
         self.tracker = FaceTracker()
+        self.eyes = None  # the steadied eye geometry of the last face (frame pixels)
         self._frame = 0
 
     def __call__(self, image: np.ndarray) -> np.ndarray:
@@ -302,7 +303,8 @@ class SequenceAligner:
         eyes = landmark_eyes(self.landmarker.landmarks(levels, box), self.canonical)
         _, steady = self.tracker.update(self._frame, [box], [eyes])
         self._frame += 1
-        return align_face(image, steady[0], self.face_size)
+        self.eyes = steady[0]
+        return align_face(image, self.eyes, self.face_size)
 
 
 def _angle(points: np.ndarray) -> float:

@@ -8,7 +8,7 @@ import pytest
 
 from auflow.demo import compose_faces, film_face, generate_demo_dataset
 from auflow.features.face import CANONICAL_EYES, FaceFinder, align_face, eye_transform
-from auflow.features.track import FaceTracker, box_iou
+from auflow.features.track import FaceTracker, StillFaces, box_iou
 from auflow.io.images import grey_levels
 
 
@@ -99,3 +99,26 @@ def test_a_blank_frame_and_a_too_small_face_give_no_face(faces):
     assert finder.find_faces(np.zeros((480, 640), np.float32)) == []
     small = grey_levels(film_face(faces[0], face_px=40))
     assert finder.find_faces(small) == []
+
+
+def test_a_face_that_has_not_moved_keeps_its_measurement_and_one_that_moved_does_not(faces):
+    finder, still = FaceFinder("always"), StillFaces(max_age=3)
+    rng = np.random.default_rng(1)
+
+    def levels(**placement):
+        return film_face(faces[2], face_px=160, rng=rng, **placement)  # fresh noise each time
+
+    first = levels(centre=(320, 240))
+    (face,) = finder.find_faces(grey_levels(first), eyes=False)
+    still.remember(first, [face])
+    # the same place in a new frame (new sensor noise): the same face, three times at most
+    for _ in range(3):
+        assert still.unmoved(levels(centre=(320, 240)), face.box) is face
+        still.remember(first, [], [face])
+    assert still.unmoved(levels(centre=(320, 240)), face.box) is None  # measured again now
+    still.remember(first, [face])
+    # moved by 3 pixels (2 % of the face), or gone: looked for again
+    assert still.unmoved(levels(centre=(323, 240)), face.box) is None
+    assert still.unmoved(np.full_like(first, 110), face.box) is None
+    # a box it never measured
+    assert still.unmoved(first, (0, 0, 100, 100)) is None

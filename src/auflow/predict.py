@@ -142,7 +142,7 @@ def predict_inputs(
 
     if align is not None and align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
-    from auflow.features.track import FaceTracker
+    from auflow.features.track import FaceTracker, StillFaces
     from auflow.io.media import iter_frames, open_inputs
 
     if min_dynamic_frames is None:
@@ -169,6 +169,7 @@ def predict_inputs(
     bar = _progress(expected, progress)
     started = time.perf_counter()
     trackers: dict[str, FaceTracker] = {}
+    stills: dict[str, StillFaces] = {}  # per input: followed faces that have not moved
     searched: dict[str, int] = {}  # frames since the whole frame was searched, per input
 
     def describe(batch):
@@ -232,11 +233,13 @@ def predict_inputs(
                 keep(finder(image).face)  # the whole frame is the face, as the pipeline's crops
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
-            found = find_faces(finder, image, tracker, searched, item.input, align == "eyes")
+            levels = cv2.convertScaleAbs(image, alpha=255.0)
+            still = stills.setdefault(item.input, StillFaces())
+            eyes = align == "eyes"
+            found = find_faces(finder, image, tracker, searched, item.input, eyes, still, levels)
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
-            levels = cv2.convertScaleAbs(image, alpha=255.0) if landmarker and found else None
             measured = [geometry(f, image, levels) for f in found]
             face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
             for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
@@ -305,27 +308,46 @@ def check_align(manifest: dict, align: str | None, path: Path) -> str:
     return "box" if align is None else align
 
 
-def find_faces(finder, image, tracker, searched: dict, key, eyes: bool) -> list:
+def find_faces(
+    finder, image, tracker, searched: dict, key, eyes: bool, still=None, levels=None
+) -> list:
     """This frame's faces: each followed face looked for around its last place, and the whole
     frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
     was lost). A followed face's box always comes from its own neighbourhood, so it does not
     depend on the other faces in the frame; the whole frame's search only adds faces that
-    overlap none of them."""
+    overlap none of them. With ``still`` (a :class:`auflow.features.track.StillFaces` of this
+    input), a followed face that has not moved keeps its last measurement instead of being
+    looked for again."""
+    from auflow.features.track import box_iou
+
     active = tracker.active_boxes
-    near = finder.find_faces(image, near=active, eyes=eyes) if active else []
+    reused, look = [], active
+    if still is not None:
+        if levels is None:
+            levels = cv2.convertScaleAbs(image, alpha=255.0)
+        reused, look = [], []
+        for box in active:
+            face = still.unmoved(levels, box)
+            (look if face is None else reused).append(box if face is None else face)
+    measured = finder.find_faces(image, near=look, eyes=eyes, levels=levels) if look else []
+    # a face reused may also be found again around a neighbour's box: keep one of the two
+    measured = [f for f in measured if all(box_iou(f.box, r.box) < 0.5 for r in reused)]
+    near = [*reused, *measured]
     since = searched.get(key, REDETECT_EVERY)
     if since < REDETECT_EVERY and len(near) >= len(active):
         searched[key] = since + 1
-        return near
-    searched[key] = 1
-    from auflow.features.track import box_iou
-
-    new = [
-        face
-        for face in finder.find_faces(image, eyes=eyes)
-        if all(box_iou(face.box, other.box) < 0.3 for other in near)
-    ]
-    return sorted([*near, *new], key=lambda face: face.box[0])
+    else:
+        searched[key] = 1
+        new = [
+            face
+            for face in finder.find_faces(image, eyes=eyes, levels=levels)
+            if all(box_iou(face.box, other.box) < 0.3 for other in near)
+        ]
+        measured = [*measured, *new]
+        near = [*near, *new]
+    if still is not None:
+        still.remember(levels, measured, reused)
+    return sorted(near, key=lambda face: face.box[0])
 
 
 def choose_models(

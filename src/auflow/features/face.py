@@ -409,7 +409,9 @@ class FaceFinder:
             self._eye_cascade = cascade
         return self._eye_cascade
 
-    def find_faces(self, image: np.ndarray, near=None, eyes: bool = True) -> list[FoundFace]:
+    def find_faces(
+        self, image: np.ndarray, near=None, eyes: bool = True, levels: np.ndarray | None = None
+    ) -> list[FoundFace]:
         """Every face of at least ``min_face`` pixels in a frame, left to right.
 
         Parameters
@@ -423,12 +425,15 @@ class FaceFinder:
 
         eyes : look for the eyes (2 ms a face); without, every face's eyes are where the
             canonical frame puts them in its box (``eyes_found`` False).
+        levels : the frame as 8-bit levels (``cv2.convertScaleAbs(image, alpha=255)``), if
+            the caller has them already.
 
         Returns
         -------
         list of FoundFace; empty when there is none (or the frame is smaller than ``min_face``).
         """
-        levels = cv2.convertScaleAbs(image, alpha=255.0)
+        if levels is None:
+            levels = cv2.convertScaleAbs(image, alpha=255.0)
         detections = []  # (box in frame pixels, level weight)
         if near is None:
             scale = min(1.0, max(0.5, _CASCADE_WINDOW / self.min_face))

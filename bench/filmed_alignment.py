@@ -12,8 +12,9 @@ Run after ``make demo``::
     .venv/bin/python bench/filmed_alignment.py --model results/models/gabor_energy/svm_linear \\
         --subject resources/demo/croppedImg/SN002
 
-With a model trained on aligned crops (``features.align: landmarks``), ``--align-crops`` scores
-the crops through the same aligner (as ``auflow predict`` does for such a model).
+A model trained on aligned crops (``features.align: landmarks``) scores its crops through the
+same aligner (``auflow predict`` aligns every face for such a model): run it with ``--align
+landmarks``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import os
 import tempfile
-import time
 import warnings
 from pathlib import Path
 
@@ -58,7 +58,12 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="a saved model folder")
     parser.add_argument("--subject", required=True, help="a demo subject's crop folder")
     parser.add_argument(
-        "--align", nargs="+", default=list(ALIGN_MODES), choices=ALIGN_MODES, help="modes"
+        "--align",
+        nargs="+",
+        default=list(ALIGN_MODES),
+        choices=ALIGN_MODES,
+        help="modes to measure (a model trained with features.align: landmarks takes only "
+        "landmarks)",
     )
     parser.add_argument("--placements", nargs="+", default=list(PLACEMENTS), choices=PLACEMENTS)
     args = parser.parse_args()
@@ -73,15 +78,12 @@ def main() -> None:
             write_demo_video(args.subject, video, **PLACEMENTS[name])
             cells = []
             for mode in args.align:
-                started = time.perf_counter()
                 filmed = predict_inputs(args.model, [str(video)], progress=False, align=mode)
-                elapsed = time.perf_counter() - started
                 if len(filmed) != len(crops) or not (filmed["face_detected"] == 1).all():
                     cells.append(f"{'faces lost':>13s}")
                     continue
                 correlation, lowest = agreement(crops, filmed)
                 cells.append(f"{correlation:6.2f} / {lowest:4.2f}")
-                del elapsed
             print(f"{name:12s} " + " ".join(cells), flush=True)
 
 

@@ -47,7 +47,7 @@ def _demo_video(args: argparse.Namespace) -> int:
     size = args.face_px
     centre = ((640 - size) // 2 + size / 2 + dx, (480 - size) // 3 + size / 2 + dy)
     count = write_demo_video(
-        args.subject_dir, args.out, face_px=size, angle=args.angle, centre=centre
+        args.subject_dir, args.out, face_px=size, angle=args.angle, centre=centre, noise=args.noise
     )
     print(f"wrote {count} frames to {args.out}")
     return 0
@@ -118,6 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=(0, 0),
         metavar=("DX", "DY"),
         help="move the face this many pixels right and down from its place",
+    )
+    video.add_argument(
+        "--noise",
+        type=float,
+        default=12.0,
+        help="sd of the frame's background noise, in grey levels (default 12)",
     )
     video.set_defaults(run=_demo_video)
     predict = commands.add_parser(

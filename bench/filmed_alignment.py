@@ -3,9 +3,9 @@
 A demo subject's crops are filmed by ``auflow demo-video`` (:func:`auflow.demo.write_demo_video`)
 at 200 px inside noisy 640x480 frames: upright, shifted, in a noisier frame, scaled by -20 % and
 +20 %, rotated by +15 and -15 degrees. ``auflow predict`` scores the crops (no detection) and
-each video with each ``--align`` mode; printed per placement and mode: the mean over AUs of the correlation of each
-AU's score (``AUxx_p``) with the crop's, and the lowest AU's occurrence agreement (``AUxx_c``
-equal to the crop's), the figures issue #24 asks to reach 0.8 and 0.9.
+each video with each ``--align`` mode; printed per placement and mode: the mean over AUs of the
+correlation of each AU's score (``AUxx_p``) with the crop's, and the lowest AU's occurrence
+agreement (``AUxx_c`` equal to the crop's), the figures issue #24 asks to reach 0.8 and 0.9.
 
 Run after ``make demo``::
 

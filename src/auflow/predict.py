@@ -4,9 +4,11 @@ Frames come from image folders, single images or videos (:mod:`auflow.io.media`)
 is a face crop (``--detect never``, or a roughly square frame under ``auto``) is one face, as in
 the pipeline. In any other frame every face of at least ``min_face`` pixels is found
 (:meth:`auflow.features.face.FaceFinder.find_faces`), followed from frame to frame within its
-input (:class:`auflow.features.track.FaceTracker`: a ``face_id`` per track), cropped by a
-geometry held still while the face stays put (``align``), described by the model's extractor
-at the model's face size, and scored. One row per face per decodable frame::
+input (:class:`auflow.features.track.FaceTracker`: a ``face_id`` per track; a face that has
+not moved keeps its last measurement, :class:`auflow.features.track.StillFaces`), cropped or
+aligned by a geometry held still while the face stays put (``align``; a model trained on faces
+aligned by landmarks has its crops aligned too), described by the model's extractor at the
+model's face size, and scored. One row per face per decodable frame::
 
     input, frame, timestamp, face_id, face_detected, face_x, face_y, face_w, face_h,
     confidence, model, AU01_p, AU01_c, [AU01_r,] AU02_p, ...
@@ -127,10 +129,14 @@ def predict_inputs(
         the static model and longer ones with the dynamic model (``model_dir``); ``static`` or
         ``dynamic`` force one (the dynamic model on a short track is warned about).
     static_model : the static model's folder, if not ``<model_dir>_static``.
-    align : how a detected face is cropped: ``box`` (default), the detector's box held still
-        while the face stays put (:class:`auflow.features.track.FaceTracker`); ``eyes``, rotated,
-        scaled and moved so that the eye cascade's eye centres fall on the canonical frame's,
-        held still likewise; ``none``, each frame's own box (auflow 0.x's crop).
+    align : how a detected face is cropped; None (default): the model's own, ``landmarks``
+        for a model trained with ``features.align: landmarks`` (which then aligns crops too, as
+        the pipeline aligned its training crops; any other mode is refused), else ``box``.
+        ``box``: the detector's box held still while the face stays put
+        (:class:`auflow.features.track.FaceTracker`); ``landmarks``: rotated, scaled and moved
+        so that dlib's five landmarks fall on the canonical frame's
+        (:mod:`auflow.features.align`), held still likewise; ``eyes``: likewise from the eye
+        cascade's eye centres; ``none``: each frame's own box (auflow 0.x's crop).
 
     Returns
     -------

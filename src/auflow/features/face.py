@@ -74,6 +74,11 @@ SQUARE_TOLERANCE = 0.10  # auto: longer side / shorter side - 1 at most this is 
 DEFAULT_MARGIN = 0.10
 CONFIDENCE_SCALE = 4.0  # spreads the level weights of real faces over 0.8-0.95, unsaturated
 _CASCADE_WINDOW = 24  # the frontal cascade's own window: no smaller face can be found
+# A followed face is looked for in its last box grown by this fraction of its side on each side,
+# at these sizes relative to it: a face moves and grows little from one frame to the next, and
+# one lost is looked for in the whole frame at once (auflow.predict.find_faces).
+NEAR_REGION = 0.5
+NEAR_SIZES = (0.7, 1.4)
 
 EYE_CASCADE = "haarcascade_eye.xml"
 # Where the eye detector puts the eye centres in the demo's crops (fractions of the crop's side,
@@ -446,10 +451,12 @@ class FaceFinder:
                 detections.append((tuple(round(v / scale) for v in box), weight))
         else:
             for x, y, w, h in near:
-                left, top = max(0, x - w // 2), max(0, y - h // 2)
-                region = levels[top : y + h + h // 2, left : x + w + w // 2]
-                low = max(self.min_face, round(w * 0.7))
-                for box, weight in self._cascade_boxes(region, (low, low), round(w * 1.4)):
+                grow = round(w * NEAR_REGION)
+                left, top = max(0, x - grow), max(0, y - grow)
+                region = levels[top : y + h + grow, left : x + w + grow]
+                low = max(self.min_face, round(w * NEAR_SIZES[0]))
+                high = round(w * NEAR_SIZES[1])
+                for box, weight in self._cascade_boxes(region, (low, low), high):
                     bx, by, bw, bh = box
                     detections.append(((bx + left, by + top, bw, bh), weight))
             detections = _distinct(detections)

@@ -168,3 +168,33 @@ def test_without_dlib_aligning_says_what_to_install():
     assert result.returncode == 0, result.stderr
     assert "needs dlib" in result.stdout
     assert "pip install dlib-bin==20.0.1 face-recognition-models==0.3.0" in result.stdout
+
+
+def test_landmarks_follow_a_moving_face_until_the_detector_must_look_again(demo):
+    from auflow.features.align import LandmarkFollower, landmark_box
+
+    finder, landmarker = FaceFinder("always"), Landmarker()
+    follower = LandmarkFollower(landmarker, max_age=2)
+    rng = np.random.default_rng(2)
+
+    def frame(x):
+        return film_face(first_face(demo), face_px=160, centre=(x, 240), rng=rng)
+
+    first = frame(300)
+    (face,) = finder.find_faces(grey_levels(first), eyes=False)
+    follower.remember(first, [face])
+    start = landmark_box(landmarker.landmarks(first, face.box))
+    # moved right by 6 pixels: found again there by its landmarks, which it carries
+    again = follower.find_again(frame(306), face.box)
+    assert again is not None and again.landmarks.shape == (5, 2)
+    assert abs(again.box[0] - start[0] - 6) <= 1 and abs(again.box[1] - start[1]) <= 1
+    assert abs(again.box[2] - start[2]) <= 1 and again.confidence == face.confidence
+    np.testing.assert_array_equal(landmark_box(again.landmarks), again.box)
+    follower.remember(first, [], [again])
+    second = follower.find_again(frame(310), again.box)
+    assert second is not None
+    follower.remember(first, [], [second])
+    assert follower.find_again(frame(312), second.box) is None  # max_age: the detector looks
+    # a jump of a third of the face from its last box: the detector looks at once
+    follower.remember(first, [face])
+    assert follower.find_again(frame(300 + 55), face.box) is None

@@ -113,12 +113,12 @@ def test_a_face_that_has_not_moved_keeps_its_measurement_and_one_that_moved_does
     still.remember(first, [face])
     # the same place in a new frame (new sensor noise): the same face, three times at most
     for _ in range(3):
-        assert still.unmoved(levels(centre=(320, 240)), face.box) is face
+        assert still.find_again(levels(centre=(320, 240)), face.box) is face
         still.remember(first, [], [face])
-    assert still.unmoved(levels(centre=(320, 240)), face.box) is None  # measured again now
+    assert still.find_again(levels(centre=(320, 240)), face.box) is None  # measured again now
     still.remember(first, [face])
     # moved by 3 pixels (2 % of the face), or gone: looked for again
-    assert still.unmoved(levels(centre=(323, 240)), face.box) is None
-    assert still.unmoved(np.full_like(first, 110), face.box) is None
+    assert still.find_again(levels(centre=(323, 240)), face.box) is None
+    assert still.find_again(np.full_like(first, 110), face.box) is None
     # a box it never measured
-    assert still.unmoved(first, (0, 0, 100, 100)) is None
+    assert still.find_again(first, (0, 0, 100, 100)) is None

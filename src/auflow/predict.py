@@ -175,7 +175,7 @@ def predict_inputs(
     bar = _progress(expected, progress)
     started = time.perf_counter()
     trackers: dict[str, FaceTracker] = {}
-    stills: dict[str, StillFaces] = {}  # per input: followed faces that have not moved
+    stills: dict = {}  # per input: what finds followed faces again without the cascade
     searched: dict[str, int] = {}  # frames since the whole frame was searched, per input
 
     def describe(batch):
@@ -196,6 +196,7 @@ def predict_inputs(
             ALIGNED_LANDMARKS,
             CANONICAL_LANDMARKS,
             Landmarker,
+            LandmarkFollower,
             SequenceAligner,
             landmark_eyes,
         )
@@ -210,7 +211,10 @@ def predict_inputs(
         angle when the eye cascade found both eyes and ``align`` is ``eyes``; with ``landmarks``
         the eyes of the transform that takes the face's landmarks to the canonical ones."""
         if landmarker is not None:
-            return landmark_eyes(landmarker.landmarks(levels, face.box), canonical)
+            points = face.landmarks
+            if points is None:
+                points = landmarker.landmarks(levels, face.box)
+            return landmark_eyes(points, canonical)
         eyes = box_eyes(face.box, image.shape, finder.margin)
         if align != "eyes" or not face.eyes_found:
             return eyes
@@ -240,9 +244,16 @@ def predict_inputs(
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
             levels = cv2.convertScaleAbs(image, alpha=255.0)
-            still = stills.setdefault(item.input, StillFaces())
-            eyes = align == "eyes"
-            found = find_faces(finder, image, tracker, searched, item.input, eyes, still, levels)
+            still = stills.get(item.input)
+            if still is None:
+                # landmarks are found anyway: they follow the faces; else pictures tell which
+                # faces have not moved
+                still = LandmarkFollower(landmarker, finder.margin) if landmarker else StillFaces()
+                stills[item.input] = still
+            with_eyes = align == "eyes"
+            found = find_faces(
+                finder, image, tracker, searched, item.input, with_eyes, still, levels
+            )
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
@@ -321,9 +332,10 @@ def find_faces(
     frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
     was lost). A followed face's box always comes from its own neighbourhood, so it does not
     depend on the other faces in the frame; the whole frame's search only adds faces that
-    overlap none of them. With ``still`` (a :class:`auflow.features.track.StillFaces` of this
-    input), a followed face that has not moved keeps its last measurement instead of being
-    looked for again."""
+    overlap none of them. With ``still`` (this input's :class:`auflow.features.track.StillFaces`,
+    or :class:`auflow.features.align.LandmarkFollower`), a followed face it finds again (one
+    that has not moved; one whose landmarks say where it went) is not looked for by the
+    cascade."""
     from auflow.features.track import box_iou
 
     active = tracker.active_boxes
@@ -333,7 +345,7 @@ def find_faces(
             levels = cv2.convertScaleAbs(image, alpha=255.0)
         reused, look = [], []
         for box in active:
-            face = still.unmoved(levels, box)
+            face = still.find_again(levels, box)
             (look if face is None else reused).append(box if face is None else face)
     measured = finder.find_faces(image, near=look, eyes=eyes, levels=levels) if look else []
     # a face reused may also be found again around a neighbour's box: keep one of the two

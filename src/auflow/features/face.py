@@ -144,12 +144,15 @@ class FoundFace:
         (left as seen in the image); found by OpenCV's eye cascade, or, where it finds no
         plausible pair, where the canonical frame puts them in the box's crop.
     eyes_found : bool, whether the eye cascade found them.
+    landmarks : (5, 2) float64 or None, dlib's five landmarks in frame pixels when the face was
+        followed by them (:class:`auflow.features.align.LandmarkFollower`).
     """
 
     box: tuple[int, int, int, int]
     confidence: float
     eyes: np.ndarray
     eyes_found: bool
+    landmarks: np.ndarray | None = None
 
 
 def box_eyes(box, frame_shape, margin: float = DEFAULT_MARGIN) -> np.ndarray:

@@ -201,18 +201,18 @@ class StillFaces:
         picture = cv2.resize(region, (self.size, self.size), interpolation=cv2.INTER_AREA)
         return picture.astype(np.float32)
 
-    def remember(self, levels: np.ndarray, measured, reused=()) -> None:
+    def remember(self, levels: np.ndarray, measured, again=()) -> None:
         """This frame's faces: those the detector ``measured`` (``FoundFace``s) are remembered
-        afresh, those ``reused`` (from :meth:`unmoved`) keep their picture; boxes of faces not
-        in this frame are forgotten."""
-        seen = {tuple(face.box): self._seen[tuple(face.box)] for face in reused}
+        afresh, those found ``again`` (by :meth:`find_again`) keep their picture; boxes of
+        faces not in this frame are forgotten."""
+        seen = {tuple(face.box): self._seen[tuple(face.box)] for face in again}
         for face in measured:
             picture = self._picture(levels, face.box)
             if picture is not None:
                 seen[tuple(face.box)] = (face, picture, 0)
         self._seen = seen
 
-    def unmoved(self, levels: np.ndarray, box):
+    def find_again(self, levels: np.ndarray, box):
         """The last measurement of the face at ``box`` if it has not moved since, else None."""
         import cv2
 

@@ -96,12 +96,15 @@ def find_static_model(model_dir: str | Path, static_model: str | Path | None = N
             f"{static_model}: a static model must not normalise by the person (its manifest "
             f"says normalise={manifest.get('normalise')!r})"
         )
-    if manifest.get("feature_names") != read_manifest(model_dir)["feature_names"] or (
-        manifest.get("face_size") != read_manifest(model_dir)["face_size"]
+    dynamic = read_manifest(model_dir)
+    if (
+        manifest.get("feature_names") != dynamic["feature_names"]
+        or manifest.get("face_size") != dynamic["face_size"]
+        or manifest.get("align", "none") != dynamic.get("align", "none")
     ):
         raise ModelError(
-            f"{static_model}: made from other features or another face size than {model_dir}; "
-            "name the static model fitted beside it with --static-model"
+            f"{static_model}: made from other features, another face size or other aligned "
+            f"faces than {model_dir}; name the static model fitted beside it with --static-model"
         )
     return Path(static_model)
 

@@ -8,7 +8,7 @@ import pytest
 
 from auflow.demo import compose_faces, film_face, generate_demo_dataset
 from auflow.features.face import CANONICAL_EYES, FaceFinder, align_face, eye_transform
-from auflow.features.track import FaceTracker, StillFaces, box_iou
+from auflow.features.track import FaceTracker, StillFaces, box_iou, steady_geometry
 from auflow.io.images import grey_levels
 
 
@@ -122,3 +122,22 @@ def test_a_face_that_has_not_moved_keeps_its_measurement_and_one_that_moved_does
     assert still.find_again(np.full_like(first, 110), face.box) is None
     # a box it never measured
     assert still.find_again(first, (0, 0, 100, 100)) is None
+
+
+def test_a_tracks_geometry_is_held_still_until_the_face_moves_then_follows_it():
+    rng = np.random.default_rng(0)
+    still = np.array([100.0, 120.0, 160.0, 120.0])
+    moved = still + [30.0, 0.0, 30.0, 0.0]  # half the eye distance to the right
+    measured = np.concatenate(
+        [still + rng.normal(0, 0.5, (40, 4)), moved + rng.normal(0, 0.5, (40, 4))]
+    )
+    steadied = steady_geometry(measured)
+    # two still parts, each given the median of its own measurements from its first frame on;
+    # the cut comes within the running window's length of the move
+    parts = [tuple(row) for row in np.unique(steadied, axis=0)]
+    assert len(parts) == 2
+    cut = int(np.flatnonzero(np.any(steadied != steadied[0], axis=1))[0])
+    assert 40 - 15 <= cut <= 40
+    np.testing.assert_allclose(steadied[0], np.median(measured[:cut], axis=0))
+    np.testing.assert_allclose(steadied[-1], np.median(measured[cut:], axis=0))
+    assert np.abs(steadied[-1] - moved).max() < 2.0

@@ -193,14 +193,18 @@ def predict_inputs(
             faces = []
 
     landmarker, canonical = None, None
-    crop_aligners: dict = {}  # an aligned model's crops: one face track per input
-    if align == "landmarks":
+    # --align landmarks reads the inputs twice: first every face's landmarks, then, with each
+    # track's transforms steadied over the whole track (steady_geometry), the aligned faces
+    two_pass = align == "landmarks"
+    pending: list = []  # two passes: (input, frame, track or None for a whole frame) per face
+    measures: dict = {}  # two passes: track -> its measured eye geometries, in frame order
+    if two_pass:
         from auflow.features.align import (
             ALIGNED_LANDMARKS,
             CANONICAL_LANDMARKS,
             Landmarker,
             LandmarkFollower,
-            SequenceAligner,
+            crop_eyes,
             landmark_eyes,
         )
 
@@ -229,6 +233,11 @@ def predict_inputs(
         half = turn @ half
         return np.concatenate([centre - half, centre + half])
 
+    def defer(item, track, eyes):
+        pending.append((item.input, item.frame, track))
+        if track is not None:
+            measures.setdefault(track, []).append(eyes)
+
     for item in iter_frames(opened):
         ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
         image = item.image
@@ -237,11 +246,9 @@ def predict_inputs(
             rows.append({**ids, "face_id": 0, "face_detected": 1, "face_x": 0, "face_y": 0})
             rows[-1].update({"face_w": w, "face_h": h, "confidence": math.nan})
             if aligned_model:  # aligned as the pipeline aligned the model's training crops
-                aligner = crop_aligners.get(item.input)
-                if aligner is None:
-                    aligner = SequenceAligner(face_size, canonical, landmarker)
-                    crop_aligners[item.input] = aligner
-                keep(aligner(image))
+                defer(item, (item.input, 0), crop_eyes(image, landmarker, canonical))
+            elif two_pass:
+                defer(item, None, None)
             else:
                 keep(finder(image).face)  # the whole frame is the face, as the pipeline's crops
         else:
@@ -262,16 +269,36 @@ def predict_inputs(
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
             measured = [geometry(f, image, levels) for f in found]
             face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
-            for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
+            for face, face_id, steady, own in zip(found, face_ids, eyes, measured, strict=True):
                 x, y, side, _ = crop_box(face.box, image.shape, finder.margin)
                 rows.append({**ids, "face_id": face_id, "face_detected": 1, "face_x": x})
                 rows[-1].update({"face_y": y, "face_w": side, "face_h": side})
                 rows[-1]["confidence"] = face.confidence
-                if align == "none":
+                if two_pass:
+                    defer(item, (item.input, face_id), own)
+                elif align == "none":
                     keep(finder._resize(image[y : y + side, x : x + side]))
                 else:
                     keep(align_face(image, steady, face_size))
         bar.update(1)
+    if pending:
+        from auflow.features.track import steady_geometry
+
+        steadied = {track: iter(steady_geometry(m)) for track, m in measures.items()}
+        position = 0
+        for item in iter_frames(opened):
+            while position < len(pending) and pending[position][:2] == (item.input, item.frame):
+                track = pending[position][2]
+                if track is None:
+                    keep(finder(item.image).face)
+                else:
+                    keep(align_face(item.image, next(steadied[track]), face_size))
+                position += 1
+        if position != len(pending):
+            raise ValueError(
+                f"{pending[position][0]}: frame {pending[position][1]} was not there when the "
+                "input was read again (was it changed while auflow predict ran?)"
+            )
     if faces:
         describe(faces)
     bar.close()

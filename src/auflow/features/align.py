@@ -18,8 +18,11 @@ iBUG 300-W, excludes commercial use).
 A transform is passed around as the two points it sends to :data:`auflow.features.face.
 CANONICAL_EYES` (``eye geometry``, (4,) ``left_x, left_y, right_x, right_y`` in frame pixels):
 two points fix a similarity transform, so :func:`auflow.features.face.align_face` warps by it
-unchanged, and :class:`auflow.features.track.FaceTracker` steadies it per track as it steadies
-eye centres.
+unchanged, and :func:`auflow.features.track.steady_geometry` steadies it over a face track (a
+subject's crops in the pipeline, a face followed through a video in ``auflow predict``): held
+still while the face stays put, the aligned face keeps the small movements of the face within
+the frame, as a camera's crop would, rather than the landmarks' own frame-to-frame noise (0.2-0.3
+% of the face).
 
 dlib is an optional dependency (``pip install 'auflow[align]'``); :func:`require_dlib` names
 what to install when it is missing.
@@ -45,7 +48,7 @@ __all__ = [
     "LandmarkFollower",
     "Landmarker",
     "LandmarksUnavailable",
-    "SequenceAligner",
+    "crop_eyes",
     "landmark_eyes",
     "require_dlib",
     "similarity_to",
@@ -322,64 +325,22 @@ class LandmarkFollower:
         self._seen, self._ages = seen, {}
 
 
-class SequenceAligner:
-    """The faces of one face track (a subject's crops, a face followed through a video), each
-    aligned by its landmarks, the transform steadied over the track.
-
-    Each face's landmarks give a transform (:func:`landmark_eyes`); a
-    :class:`auflow.features.track.FaceTracker` of one track holds it still while the face stays
-    put (the median of every transform since the face last moved), as it holds the detector's
-    box in ``auflow predict``. Held still, the aligned face keeps the small movements of the
-    face within the frame, as a camera's crop would, rather than the landmarks' own frame-to-frame
-    noise (0.2-0.3 % of the face).
+def crop_eyes(
+    image: np.ndarray, landmarker: Landmarker, canonical: np.ndarray | None = None
+) -> np.ndarray:
+    """The eye geometry (:func:`landmark_eyes`) that aligns a face crop by its landmarks.
 
     Parameters
     ----------
-    face_size : side of the aligned faces.
-    canonical : (5, 2) where the landmarks go, as fractions of the side (default
-        :data:`ALIGNED_LANDMARKS`, the frame of models trained with ``features.align``).
-    landmarker : a :class:`Landmarker` to share (default a new one).
+    image : (h, w) float32 grey levels in [0, 1], a face crop at its native size (its face box
+        is the crop less the margin, :meth:`Landmarker.crop_box_of`).
+    canonical : where the landmarks go (default :data:`ALIGNED_LANDMARKS`, the frame of models
+        trained with ``features.align``).
     """
-
-    def __init__(
-        self,
-        face_size: int,
-        canonical: np.ndarray | None = None,
-        landmarker: Landmarker | None = None,
-    ):
-        from auflow.features.track import FaceTracker
-
-        if face_size is None or int(face_size) != face_size or face_size < 1:
-            raise ValueError(
-                f"aligning faces needs a face size (features.face_size), got {face_size!r}"
-            )
-        self.face_size = int(face_size)
-        self.canonical = ALIGNED_LANDMARKS if canonical is None else np.asarray(canonical)
-        self.landmarker = Landmarker() if landmarker is None else landmarker
-        self.tracker = FaceTracker()
-        self.eyes = None  # the steadied eye geometry of the last face (frame pixels)
-        self._frame = 0
-
-    def __call__(self, image: np.ndarray) -> np.ndarray:
-        """The next face of the track, a crop (the face fills it as the pipeline's crops do).
-
-        Parameters
-        ----------
-        image : (h, w) float32 grey levels in [0, 1], at its native size.
-
-        Returns
-        -------
-        (face_size, face_size) float32.
-        """
-        from auflow.features.face import align_face
-
-        levels = cv2.convertScaleAbs(image, alpha=255.0)
-        box = self.landmarker.crop_box_of(image.shape)
-        eyes = landmark_eyes(self.landmarker.landmarks(levels, box), self.canonical)
-        _, steady = self.tracker.update(self._frame, [box], [eyes])
-        self._frame += 1
-        self.eyes = steady[0]
-        return align_face(image, self.eyes, self.face_size)
+    canonical = ALIGNED_LANDMARKS if canonical is None else canonical
+    levels = cv2.convertScaleAbs(image, alpha=255.0)
+    points = landmarker.landmarks(levels, landmarker.crop_box_of(image.shape))
+    return landmark_eyes(points, canonical)
 
 
 def _angle(points: np.ndarray) -> float:

@@ -13,6 +13,7 @@ import pandas as pd
 import auflow
 from auflow.features.align import ALIGN_CHOICES
 from auflow.features.descriptors import make_extractor
+from auflow.features.face import align_face
 from auflow.io.images import frame_number, load_face, load_faces
 
 log = logging.getLogger(__name__)
@@ -79,9 +80,11 @@ def extract_shard(
     time separately) and each batch at DEBUG.
 
     ``align="landmarks"`` (``features.align``) aligns each face by its landmarks before it is
-    described, in frame order as one face track (:class:`auflow.features.align.SequenceAligner`),
-    as ``auflow predict`` aligns the faces of such a model: training and prediction see one
-    geometry. It needs a ``face_size`` and the optional dlib packages.
+    described (:mod:`auflow.features.align`), the transform steadied over the shard's frames as
+    one face track (:func:`auflow.features.track.steady_geometry`), as ``auflow predict``
+    aligns the faces of such a model: training and prediction see one geometry. It reads each
+    image twice (landmarks, then the aligned face) and needs a ``face_size`` and the optional
+    dlib packages.
 
     Returns
     -------
@@ -93,11 +96,17 @@ def extract_shard(
     if align not in ALIGN_CHOICES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_CHOICES)}, got {align!r}")
     paths = sorted(image_paths, key=frame_number)
-    aligner = None
+    geometry = None
     if align == "landmarks":
-        from auflow.features.align import SequenceAligner
+        # first every face's landmarks, then each face aligned by the transform steadied over
+        # the shard's frames as one face track, as auflow predict aligns a crop folder
+        from auflow.features.align import Landmarker, crop_eyes
+        from auflow.features.track import steady_geometry
 
-        aligner = SequenceAligner(face_size)
+        if face_size is None:
+            raise ValueError("features.align: landmarks needs a features.face_size, not null")
+        landmarker = Landmarker()
+        geometry = steady_geometry([crop_eyes(load_face(path), landmarker) for path in paths])
     model = make_extractor(extractor, params).fit()
     names = list(model.get_feature_names_out())
     features = np.empty((len(paths), len(names)), np.float32)
@@ -111,14 +120,14 @@ def extract_shard(
     for first in range(0, len(paths), batch_size):
         batch = paths[first : first + batch_size]
         start = time.perf_counter()
-        if aligner is None:
+        if geometry is None:
             faces = load_faces(batch, face_size, out=buffer, sizes=sizes)
         else:
             faces = buffer[: len(batch)]
             for i, path in enumerate(batch):
                 image = load_face(path)
                 sizes.append(image.shape)
-                faces[i] = aligner(image)
+                faces[i] = align_face(image, geometry[first + i], face_size)
         loaded = time.perf_counter()
         features[first : first + len(batch)] = model.transform(faces)
         done = time.perf_counter()

@@ -54,6 +54,9 @@ MIN_DYNAMIC_FRAMES = 30
 # Frames between searches of the whole frame for new faces; in between, each followed face is
 # looked for only around its last place (a fifth of the time for one face in 640x480).
 REDETECT_EVERY = 5
+# Cropping modes whose geometry is steadied knowing the whole face track (two reads of the
+# input) rather than as the frames come (FaceTracker's running anchor).
+TWO_PASS_MODES = ("box", "landmarks", "eyes")
 
 
 def check_extractor(manifest: dict, path) -> object:
@@ -174,6 +177,7 @@ def predict_inputs(
     face_size = manifest["face_size"]
     finder = FaceFinder(detect=detect, face_size=face_size, min_face=min_face)
     rows, faces, feature_rows = [], [], []
+    positions: list[int] = []  # the row of each face kept, in the order kept
     expected = sum(media.expected_frames for media in opened) or None
     bar = _progress(expected, progress)
     started = time.perf_counter()
@@ -185,20 +189,23 @@ def predict_inputs(
         stacked = np.stack(batch).astype(np.float32)
         feature_rows.append(extractor.transform(stacked))
 
-    def keep(face):
+    def keep(face, row=None):
+        """Describe ``face`` (in batches) as the face of row ``row`` (default the last row)."""
         nonlocal faces
+        positions.append(len(rows) - 1 if row is None else row)
         faces.append(face)
         if len(faces) == batch_size:
             describe(faces)
             faces = []
 
     landmarker, canonical = None, None
-    # --align landmarks reads the inputs twice: first every face's landmarks, then, with each
-    # track's transforms steadied over the whole track (steady_geometry), the aligned faces
-    two_pass = align == "landmarks"
-    pending: list = []  # two passes: (input, frame, track or None for a whole frame) per face
+    # Every mode but none reads the inputs twice: first where each face is (its box, eyes or
+    # landmarks), then, with each track's geometry steadied over the whole track
+    # (steady_geometry), the faces
+    two_pass = align in TWO_PASS_MODES
+    pending: list = []  # two passes: (input, frame, track, row) of each face still to crop
     measures: dict = {}  # two passes: track -> its measured eye geometries, in frame order
-    if two_pass:
+    if align == "landmarks":
         from auflow.features.align import (
             ALIGNED_LANDMARKS,
             CANONICAL_LANDMARKS,
@@ -234,7 +241,7 @@ def predict_inputs(
         return np.concatenate([centre - half, centre + half])
 
     def defer(item, track, eyes):
-        pending.append((item.input, item.frame, track))
+        pending.append((item.input, item.frame, track, len(rows) - 1))
         if track is not None:
             measures.setdefault(track, []).append(eyes)
 
@@ -247,8 +254,6 @@ def predict_inputs(
             rows[-1].update({"face_w": w, "face_h": h, "confidence": math.nan})
             if aligned_model:  # aligned as the pipeline aligned the model's training crops
                 defer(item, (item.input, 0), crop_eyes(image, landmarker, canonical))
-            elif two_pass:
-                defer(item, None, None)
             else:
                 keep(finder(image).face)  # the whole frame is the face, as the pipeline's crops
         else:
@@ -286,13 +291,11 @@ def predict_inputs(
 
         steadied = {track: iter(steady_geometry(m)) for track, m in measures.items()}
         position = 0
-        for item in iter_frames(opened):
+        again = {entry[0] for entry in pending}  # only the inputs with faces left to crop
+        for item in iter_frames([media for media in opened if media.input in again]):
             while position < len(pending) and pending[position][:2] == (item.input, item.frame):
-                track = pending[position][2]
-                if track is None:
-                    keep(finder(item.image).face)
-                else:
-                    keep(align_face(item.image, next(steadied[track]), face_size))
+                _, _, track, row = pending[position]
+                keep(align_face(item.image, next(steadied[track]), face_size), row)
                 position += 1
         if position != len(pending):
             raise ValueError(
@@ -311,7 +314,7 @@ def predict_inputs(
     au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
     if found.any():
         features = np.empty((len(table), len(manifest["feature_names"])), np.float32)
-        features[found] = np.concatenate(feature_rows)
+        features[positions] = np.concatenate(feature_rows)
         for kind in ("dynamic", "static"):
             chosen = table.index[(table["model"] == kind).to_numpy()]
             if len(chosen) == 0:

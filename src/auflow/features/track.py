@@ -22,6 +22,11 @@ than ``tolerance`` (of the eye distance in position or scale; ``tolerance`` radi
 rotation); the anchor then starts again from those measurements. A still face is cropped by
 one all but fixed geometry, as a camera's crop would be; a face that moves is followed in
 steps, about ``steady / 2`` frames late.
+
+``auflow predict`` reads an input twice and steadies with :func:`steady_geometry` instead, which
+knows the whole track: every frame of a still part gets the median of the whole part, from the
+part's first frame on. :class:`StillFaces` spares the detector's search for a followed face that
+has not moved.
 """
 
 from __future__ import annotations

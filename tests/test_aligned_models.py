@@ -80,8 +80,16 @@ def test_predict_aligns_crops_as_the_pipeline_did(aligned_run, tmp_path):
 
 @pytest.mark.parametrize(
     "placement",
-    [{}, {"centre": (400, 300)}, {"face_px": 160}, {"face_px": 240}, {"angle": 15}, {"angle": -15}],
-    ids=["upright", "shifted", "scaled-20%", "scaled+20%", "rotated+15", "rotated-15"],
+    [
+        {},
+        {"centre": (400, 300)},
+        {"noise": 40.0},
+        {"face_px": 160},
+        {"face_px": 240},
+        {"angle": 15},
+        {"angle": -15},
+    ],
+    ids=["upright", "shifted", "noisy", "scaled-20%", "scaled+20%", "rotated+15", "rotated-15"],
 )
 def test_filmed_faces_score_like_their_crops(aligned_run, tmp_path, placement):
     # Issue #24: mean per-AU score correlation with the crops' >= 0.8, occurrence agreement

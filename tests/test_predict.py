@@ -159,6 +159,15 @@ def test_refusals_name_what_is_wrong(pipeline_run, tmp_path):
     assert result.returncode != 0 and "other features than the model was trained on" in (
         result.stderr
     )
+    # faces aligned in a way this auflow does not know
+    (other / "manifest.json").write_text(json.dumps({**manifest, "align": "mesh"}))
+    result = auflow("predict", "--model", other, "--input", images, "--out", out, check=False)
+    assert result.returncode == 2 and "features.align 'mesh' is unknown" in result.stderr
+    # an image too small to hold a face
+    speck = tmp_path / "speck.png"
+    cv2.imwrite(str(speck), np.zeros((1, 1), np.uint8))
+    result = auflow("predict", "--model", model, "--input", speck, "--out", out, check=False)
+    assert result.returncode == 2 and f"{speck}: 1x1 pixels" in result.stderr
     assert not out.exists()
 
 

@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 
 # The optional landmark aligner (dlib), which the tests exercise; `make demo` does without it
 # (its configuration does not align), which keeps its set-up 20 s and 137 MB lighter.
-$(VENV)/.align-installed: $(VENV)/.installed
+$(VENV)/.align-installed: $(VENV)/.installed pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[align]'
 	touch $@
 

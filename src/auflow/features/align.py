@@ -59,8 +59,8 @@ LANDMARK_MODEL = "shape_predictor_5_face_landmarks.dat"
 # Where dlib's five landmarks lie in the demo's crops, as fractions of the crop's side (x right,
 # y down; a pixel's centre at (i + 0.5) / side): the median over the 720 crops of make demo's
 # six subjects (landmarks found in the box the crop's margin implies), each eye's two corners
-# given their mean height. dlib's order: the eye on the image's
-# right (outer, inner corner), the eye on the image's left (outer, inner), the nose's base.
+# given their mean height. dlib's order: the eye on the image's right (outer, inner corner),
+# the eye on the image's left (outer, inner), the nose's base.
 # Subjects' own medians differ from these by up to 0.02 (2 px of a 96-px crop).
 CANONICAL_LANDMARKS = np.array(
     [
@@ -77,8 +77,9 @@ CANONICAL_LANDMARKS = np.array(
 # it by up to 2-3 % of its side and turns it by 1-2 degrees (the subject's landmarks are not the
 # average's), so a strip along the edge comes from outside the crop (repeated edge pixels; in a
 # filmed frame, whatever surrounds the face), and the edge cells' features then differ between
-# a crop and the same face filmed. Measured on the demo's SN002 filmed at 200 px (both sides
-# aligned, scored by make demo's svm_linear): mean per-AU score correlation with the crop's
+# a crop and the same face filmed. Measured with a scratch script on the demo's SN002 filmed at
+# 200 px, upright and turned by 15 degrees (crops and film both aligned, scored by make demo's
+# svm_linear, trained on unaligned crops): mean per-AU score correlation with the crop's
 # 0.55-0.58 at factor 1, 0.91-0.92 at 1.1, 0.93-0.95 at 1.15, 0.95-0.96 at 1.2 and 1.3.
 ALIGNED_ZOOM = 1.2
 ALIGNED_LANDMARKS = 0.5 + (CANONICAL_LANDMARKS - 0.5) * ALIGNED_ZOOM
@@ -341,11 +342,3 @@ def crop_eyes(
     levels = cv2.convertScaleAbs(image, alpha=255.0)
     points = landmarker.landmarks(levels, landmarker.crop_box_of(image.shape))
     return landmark_eyes(points, canonical)
-
-
-def _angle(points: np.ndarray) -> float:
-    """The eye line's angle in degrees (image coordinates: positive is clockwise)."""
-    right = points[0:2].mean(axis=0)
-    left = points[2:4].mean(axis=0)
-    first, second = (left, right) if left[0] < right[0] else (right, left)
-    return math.degrees(math.atan2(second[1] - first[1], second[0] - first[0]))

@@ -31,7 +31,6 @@ what to install when it is missing.
 from __future__ import annotations
 
 import importlib.util
-import math
 from pathlib import Path
 
 import cv2

@@ -21,6 +21,7 @@ rule extract_features:
     params:
         extractor_params=get_extractor_params,
         face_size=FEATURES["face_size"],
+        align=FEATURES["align"],
         version=VERSION,
     script:
         "../workflow_scripts/extract_features.py"

@@ -17,7 +17,8 @@ CONDA_TO_PYPI = {"matplotlib-base": "matplotlib"}
 def package_pins() -> dict[str, str]:
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     pins = {}
-    for requirement in project["dependencies"]:
+    # the dependencies, and the optional landmark aligner that the features env carries
+    for requirement in [*project["dependencies"], *project["optional-dependencies"]["align"]]:
         match = re.fullmatch(r"([A-Za-z0-9_.-]+)==([^;\s]+)", requirement)
         if match:
             pins[match.group(1).lower()] = match.group(2)

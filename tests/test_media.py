@@ -170,3 +170,15 @@ def test_a_video_that_decodes_no_frame_is_refused(tmp_path, content):
 def test_no_input_at_all_is_refused():
     with pytest.raises(ValueError, match="no input given"):
         list(iter_frames([]))
+
+
+def test_an_image_too_small_to_be_a_face_is_refused_naming_it(tmp_path):
+    folder = tmp_path / "clip"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "1.png"), np.full((48, 48), 128, np.uint8))
+    cv2.imwrite(str(folder / "2.png"), np.full((1, 1), 128, np.uint8))
+    frames = iter_frames([folder])
+    assert next(frames).frame == 1
+    with pytest.raises(ValueError, match=re.escape(f"{folder / '2.png'}: 1x1 pixels")) as error:
+        next(frames)
+    assert "too small to be a face" in str(error.value)

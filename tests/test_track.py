@@ -8,7 +8,7 @@ import pytest
 
 from auflow.demo import compose_faces, film_face, generate_demo_dataset
 from auflow.features.face import CANONICAL_EYES, FaceFinder, align_face, eye_transform
-from auflow.features.track import FaceTracker, box_iou
+from auflow.features.track import FaceTracker, StillFaces, box_iou, steady_geometry
 from auflow.io.images import grey_levels
 
 
@@ -47,7 +47,9 @@ def test_aligning_puts_the_eyes_where_the_canonical_frame_says():
     matrix, side = eye_transform(eyes)
     mapped = matrix @ np.array([[100, 160], [120, 140], [1, 1]])
     (clx, cly), (crx, cry) = CANONICAL_EYES
-    np.testing.assert_allclose(mapped.T, [[clx * side, cly * side], [crx * side, cry * side]])
+    # a fraction f of the side lies at pixel coordinate f * side - 0.5 (pixel centres)
+    expected = np.array([[clx * side, cly * side], [crx * side, cry * side]]) - 0.5
+    np.testing.assert_allclose(mapped.T, expected, atol=1e-9)
     face = align_face(np.zeros((300, 300), np.float32), eyes, 48)
     assert face.shape == (48, 48) and face.dtype == np.float32
 
@@ -97,3 +99,45 @@ def test_a_blank_frame_and_a_too_small_face_give_no_face(faces):
     assert finder.find_faces(np.zeros((480, 640), np.float32)) == []
     small = grey_levels(film_face(faces[0], face_px=40))
     assert finder.find_faces(small) == []
+
+
+def test_a_face_that_has_not_moved_keeps_its_measurement_and_one_that_moved_does_not(faces):
+    finder, still = FaceFinder("always"), StillFaces(max_age=3)
+    rng = np.random.default_rng(1)
+
+    def levels(**placement):
+        return film_face(faces[2], face_px=160, rng=rng, **placement)  # fresh noise each time
+
+    first = levels(centre=(320, 240))
+    (face,) = finder.find_faces(grey_levels(first), eyes=False)
+    still.remember(first, [face])
+    # the same place in a new frame (new sensor noise): the same face, three times at most
+    for _ in range(3):
+        assert still.find_again(levels(centre=(320, 240)), face.box) is face
+        still.remember(first, [], [face])
+    assert still.find_again(levels(centre=(320, 240)), face.box) is None  # measured again now
+    still.remember(first, [face])
+    # moved by 3 pixels (2 % of the face), or gone: looked for again
+    assert still.find_again(levels(centre=(323, 240)), face.box) is None
+    assert still.find_again(np.full_like(first, 110), face.box) is None
+    # a box it never measured
+    assert still.find_again(first, (0, 0, 100, 100)) is None
+
+
+def test_a_tracks_geometry_is_held_still_until_the_face_moves_then_follows_it():
+    rng = np.random.default_rng(0)
+    still = np.array([100.0, 120.0, 160.0, 120.0])
+    moved = still + [30.0, 0.0, 30.0, 0.0]  # half the eye distance to the right
+    measured = np.concatenate(
+        [still + rng.normal(0, 0.5, (40, 4)), moved + rng.normal(0, 0.5, (40, 4))]
+    )
+    steadied = steady_geometry(measured)
+    # two still parts, each given the median of its own measurements from its first frame on;
+    # the cut comes within the running window's length of the move
+    parts = [tuple(row) for row in np.unique(steadied, axis=0)]
+    assert len(parts) == 2
+    cut = int(np.flatnonzero(np.any(steadied != steadied[0], axis=1))[0])
+    assert 40 - 15 <= cut <= 40
+    np.testing.assert_allclose(steadied[0], np.median(measured[:cut], axis=0))
+    np.testing.assert_allclose(steadied[-1], np.median(measured[cut:], axis=0))
+    assert np.abs(steadied[-1] - moved).max() < 2.0

@@ -18,6 +18,12 @@ classify_fold(
     metrics=out.metrics,
     stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     fold_model=optional_input(out.fold_model),
-    saving=Saving(w.extractor, p.extractor_params, p.face_size, config_hash(snakemake.config)),
+    saving=Saving(
+        w.extractor,
+        p.extractor_params,
+        p.face_size,
+        config_hash(snakemake.config),
+        snakemake.config["features"].get("align", "none"),
+    ),
     n_jobs=snakemake.threads,
 )

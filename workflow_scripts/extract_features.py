@@ -15,6 +15,9 @@ table = extract_shard(
     extractor,
     params,
     snakemake.params.face_size,
+    align=snakemake.params.align,
 )
-metadata = extraction_metadata(extractor, params, snakemake.params.face_size)
+metadata = extraction_metadata(
+    extractor, params, snakemake.params.face_size, snakemake.params.align
+)
 write_table(table, snakemake.output.features, metadata)

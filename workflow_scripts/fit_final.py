@@ -13,7 +13,13 @@ fit_final(
     Model(p.model, p.classifier, p.classifier_params, EvaluationSettings(**p.settings)),
     dataset=i.dataset,
     manifest=out.manifest,
-    saving=Saving(w.extractor, p.extractor_params, p.face_size, config_hash(snakemake.config)),
+    saving=Saving(
+        w.extractor,
+        p.extractor_params,
+        p.face_size,
+        config_hash(snakemake.config),
+        snakemake.config["features"].get("align", "none"),
+    ),
     stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     n_jobs=snakemake.threads,
 )

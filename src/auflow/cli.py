@@ -47,7 +47,7 @@ def _demo_video(args: argparse.Namespace) -> int:
     size = args.face_px
     centre = ((640 - size) // 2 + size / 2 + dx, (480 - size) // 3 + size / 2 + dy)
     count = write_demo_video(
-        args.subject_dir, args.out, face_px=size, angle=args.angle, centre=centre
+        args.subject_dir, args.out, face_px=size, angle=args.angle, centre=centre, noise=args.noise
     )
     print(f"wrote {count} frames to {args.out}")
     return 0
@@ -119,6 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar=("DX", "DY"),
         help="move the face this many pixels right and down from its place",
     )
+    video.add_argument(
+        "--noise",
+        type=float,
+        default=12.0,
+        help="sd of the frame's background noise, in grey levels (default 12)",
+    )
     video.set_defaults(run=_demo_video)
     predict = commands.add_parser(
         "predict",
@@ -163,11 +169,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     predict.add_argument(
         "--align",
-        choices=["box", "eyes", "none"],
-        default="box",
-        help="how a detected face is cropped: box (default) the detector's box, held still while "
-        "the face stays put; eyes: rotated and scaled so OpenCV's eye cascade's eye centres fall "
-        "on the canonical frame's, held still likewise; none: each frame's own box",
+        choices=["box", "landmarks", "eyes", "none"],
+        default=None,
+        help="how a detected face is cropped; default: the model's (landmarks for a model "
+        "trained with features.align: landmarks, which aligns crops too; else box). box: the "
+        "detector's box, held still while the face stays put; landmarks: rotated, scaled and "
+        "moved so dlib's five landmarks fall on the canonical frame's, held still likewise "
+        "(needs pip install -e '.[align]'); eyes: likewise by OpenCV's eye cascade; none: each "
+        "frame's own box",
     )
     predict.add_argument(
         "--format",
@@ -185,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (ValueError, FileNotFoundError) as error:
+    except Exception as error:
+        from auflow.features.align import LandmarksUnavailable
+
+        if not isinstance(error, ValueError | FileNotFoundError | LandmarksUnavailable):
+            raise
         print(f"auflow: error: {error}", file=sys.stderr)
         return 2
 

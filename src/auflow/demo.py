@@ -893,10 +893,11 @@ def film_face(
     centre: tuple[float, float] | None = None,
     angle: float = 0.0,
     rng: np.random.Generator | None = None,
+    noise: float = 12.0,
 ) -> np.ndarray:
     """A face crop as a camera would film it: scaled to ``face_px``, rotated by ``angle`` degrees
     (counter-clockwise, about its centre) and placed with its centre at ``centre`` in a noisy
-    grey frame.
+    grey frame (grey level 110, Gaussian noise of sd ``noise`` levels, fresh in every frame).
 
     Parameters
     ----------
@@ -914,7 +915,7 @@ def film_face(
     rng = np.random.default_rng(0) if rng is None else rng
     if centre is None:
         centre = ((width - face_px) // 2 + face_px / 2, (height - face_px) // 3 + face_px / 2)
-    frame = np.clip(rng.normal(110, 12, (height, width)), 0, 255).astype(np.uint8)
+    frame = np.clip(rng.normal(110, noise, (height, width)), 0, 255).astype(np.uint8)
     big = cv2.resize(face, (face_px, face_px), interpolation=cv2.INTER_CUBIC)
     left, top = centre[0] - face_px / 2, centre[1] - face_px / 2
     if angle == 0 and float(left).is_integer() and float(top).is_integer():
@@ -942,6 +943,7 @@ def write_demo_video(
     seed: int = 0,
     angle: float = 0.0,
     centre: tuple[float, float] | None = None,
+    noise: float = 12.0,
 ) -> int:
     """A video of a subject's faces as a camera would film them: each frame of ``subject_dir``
     (in frame order) scaled to ``face_px``, rotated by ``angle`` degrees and placed (centred at
@@ -972,7 +974,7 @@ def write_demo_video(
     try:
         for _, path in frames:
             face = cv2.imread(str(path), cv2.IMREAD_GRAYSCALE)
-            frame = film_face(face, frame_size, face_px, centre, angle, rng)
+            frame = film_face(face, frame_size, face_px, centre, angle, rng, noise)
             writer.write(cv2.cvtColor(frame, cv2.COLOR_GRAY2BGR))
     finally:
         writer.release()

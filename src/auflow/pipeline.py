@@ -79,6 +79,7 @@ class Saving:
     extractor_params: dict
     face_size: int | None
     config_hash: str
+    align: str = "none"  # features.align: how the training faces were aligned
 
 
 @dataclass(frozen=True)
@@ -385,5 +386,6 @@ def save_detector(
         training=training,
         config_hash=saving.config_hash,
         model=model.name,
+        align=saving.align,
     )
     save_model(detector, directory, manifest)

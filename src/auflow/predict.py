@@ -4,9 +4,11 @@ Frames come from image folders, single images or videos (:mod:`auflow.io.media`)
 is a face crop (``--detect never``, or a roughly square frame under ``auto``) is one face, as in
 the pipeline. In any other frame every face of at least ``min_face`` pixels is found
 (:meth:`auflow.features.face.FaceFinder.find_faces`), followed from frame to frame within its
-input (:class:`auflow.features.track.FaceTracker`: a ``face_id`` per track), cropped by a
-geometry held still while the face stays put (``align``), described by the model's extractor
-at the model's face size, and scored. One row per face per decodable frame::
+input (:class:`auflow.features.track.FaceTracker`: a ``face_id`` per track; a face that has
+not moved keeps its last measurement, :class:`auflow.features.track.StillFaces`), cropped or
+aligned by a geometry held still while the face stays put (``align``; a model trained on faces
+aligned by landmarks has its crops aligned too), described by the model's extractor at the
+model's face size, and scored. One row per face per decodable frame::
 
     input, frame, timestamp, face_id, face_detected, face_x, face_y, face_w, face_h,
     confidence, model, AU01_p, AU01_c, [AU01_r,] AU02_p, ...
@@ -32,6 +34,7 @@ import time
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -41,7 +44,7 @@ from auflow.models.saved import ModelError, load_model
 ID_COLUMNS = ["input", "frame", "timestamp", "face_id"]
 FACE_COLUMNS = ["face_detected", "face_x", "face_y", "face_w", "face_h", "confidence"]
 MODEL_KINDS = ("auto", "static", "dynamic")
-ALIGN_MODES = ("box", "eyes", "none")
+ALIGN_MODES = ("box", "landmarks", "eyes", "none")
 STATIC_SUFFIX = "_static"
 # A face track shorter than this is scored by the static model under --model-kind auto: its
 # median is too unsteady to stand for the person. Measured on make demo's svm_linear pair
@@ -51,6 +54,9 @@ MIN_DYNAMIC_FRAMES = 30
 # Frames between searches of the whole frame for new faces; in between, each followed face is
 # looked for only around its last place (a fifth of the time for one face in 640x480).
 REDETECT_EVERY = 5
+# Cropping modes whose geometry is steadied knowing the whole face track (two reads of the
+# input) rather than as the frames come (FaceTracker's running anchor).
+TWO_PASS_MODES = ("box", "landmarks", "eyes")
 
 
 def check_extractor(manifest: dict, path) -> object:
@@ -93,12 +99,15 @@ def find_static_model(model_dir: str | Path, static_model: str | Path | None = N
             f"{static_model}: a static model must not normalise by the person (its manifest "
             f"says normalise={manifest.get('normalise')!r})"
         )
-    if manifest.get("feature_names") != read_manifest(model_dir)["feature_names"] or (
-        manifest.get("face_size") != read_manifest(model_dir)["face_size"]
+    dynamic = read_manifest(model_dir)
+    if (
+        manifest.get("feature_names") != dynamic["feature_names"]
+        or manifest.get("face_size") != dynamic["face_size"]
+        or manifest.get("align", "none") != dynamic.get("align", "none")
     ):
         raise ModelError(
-            f"{static_model}: made from other features or another face size than {model_dir}; "
-            "name the static model fitted beside it with --static-model"
+            f"{static_model}: made from other features, another face size or other aligned "
+            f"faces than {model_dir}; name the static model fitted beside it with --static-model"
         )
     return Path(static_model)
 
@@ -114,7 +123,7 @@ def predict_inputs(
     model_kind: str = "auto",
     static_model: str | Path | None = None,
     min_dynamic_frames: int | None = None,
-    align: str = "box",
+    align: str | None = None,
 ) -> pd.DataFrame:
     """Score every face of every frame of ``inputs`` with the saved model in ``model_dir``.
 
@@ -126,10 +135,14 @@ def predict_inputs(
         the static model and longer ones with the dynamic model (``model_dir``); ``static`` or
         ``dynamic`` force one (the dynamic model on a short track is warned about).
     static_model : the static model's folder, if not ``<model_dir>_static``.
-    align : how a detected face is cropped: ``box`` (default), the detector's box held still
-        while the face stays put (:class:`auflow.features.track.FaceTracker`); ``eyes``, rotated,
-        scaled and moved so that the eye cascade's eye centres fall on the canonical frame's,
-        held still likewise; ``none``, each frame's own box (auflow 0.x's crop).
+    align : how a detected face is cropped; None (default): the model's own, ``landmarks``
+        for a model trained with ``features.align: landmarks`` (which then aligns crops too, as
+        the pipeline aligned its training crops; any other mode is refused), else ``box``.
+        ``box``: the detector's box held still while the face stays put
+        (:class:`auflow.features.track.FaceTracker`); ``landmarks``: rotated, scaled and moved
+        so that dlib's five landmarks fall on the canonical frame's
+        (:mod:`auflow.features.align`), held still likewise; ``eyes``: likewise from the eye
+        cascade's eye centres; ``none``: each frame's own box (auflow 0.x's crop).
 
     Returns
     -------
@@ -139,9 +152,9 @@ def predict_inputs(
     """
     from auflow.features.face import FaceFinder, align_face, box_eyes, crop_box, is_square
 
-    if align not in ALIGN_MODES:
+    if align is not None and align not in ALIGN_MODES:
         raise ValueError(f"align must be one of {', '.join(ALIGN_MODES)}, got {align!r}")
-    from auflow.features.track import FaceTracker
+    from auflow.features.track import FaceTracker, StillFaces
     from auflow.io.media import iter_frames, open_inputs
 
     if min_dynamic_frames is None:
@@ -151,6 +164,8 @@ def predict_inputs(
     dynamic = load_model(model_dir)
     manifest = dynamic.manifest
     extractor = check_extractor(manifest, Path(model_dir))
+    align = check_align(manifest, align, Path(model_dir))
+    aligned_model = manifest.get("align", "none") == "landmarks"
     one_model = manifest["normalise"] == "none"  # the model is its own static model
     static = model_dir if one_model else find_static_model(model_dir, static_model)
     if model_kind == "static" and static is None:
@@ -162,27 +177,59 @@ def predict_inputs(
     face_size = manifest["face_size"]
     finder = FaceFinder(detect=detect, face_size=face_size, min_face=min_face)
     rows, faces, feature_rows = [], [], []
+    positions: list[int] = []  # the row of each face kept, in the order kept
     expected = sum(media.expected_frames for media in opened) or None
     bar = _progress(expected, progress)
     started = time.perf_counter()
     trackers: dict[str, FaceTracker] = {}
+    stills: dict = {}  # per input: what finds followed faces again without the cascade
     searched: dict[str, int] = {}  # frames since the whole frame was searched, per input
 
     def describe(batch):
         stacked = np.stack(batch).astype(np.float32)
         feature_rows.append(extractor.transform(stacked))
 
-    def keep(face):
+    def keep(face, row=None):
+        """Describe ``face`` (in batches) as the face of row ``row`` (default the last row)."""
         nonlocal faces
+        positions.append(len(rows) - 1 if row is None else row)
         faces.append(face)
         if len(faces) == batch_size:
             describe(faces)
             faces = []
 
-    def geometry(face, shape):
+    landmarker, canonical = None, None
+    # Every mode but none reads the inputs twice: first where each face is (its box, eyes or
+    # landmarks), then, with each track's geometry steadied over the whole track
+    # (steady_geometry), the faces
+    two_pass = align in TWO_PASS_MODES
+    pending: list = []  # two passes: (input, frame, track, row) of each face still to crop
+    measures: dict = {}  # two passes: track -> its measured eye geometries, in frame order
+    if align == "landmarks":
+        from auflow.features.align import (
+            ALIGNED_LANDMARKS,
+            CANONICAL_LANDMARKS,
+            Landmarker,
+            LandmarkFollower,
+            crop_eyes,
+            landmark_eyes,
+        )
+
+        landmarker = Landmarker(finder.margin)
+        landmarker.predictor  # noqa: B018 (fails now, naming what to install, if dlib is missing)
+        # a model trained on aligned faces has its own frame; others the crops' frame
+        canonical = ALIGNED_LANDMARKS if aligned_model else CANONICAL_LANDMARKS
+
+    def geometry(face, image, levels):
         """Where the crop puts the eyes: the box's canonical eyes, turned by the eye line's
-        angle when the eye cascade found both eyes and ``align`` is ``eyes``."""
-        eyes = box_eyes(face.box, shape, finder.margin)
+        angle when the eye cascade found both eyes and ``align`` is ``eyes``; with ``landmarks``
+        the eyes of the transform that takes the face's landmarks to the canonical ones."""
+        if landmarker is not None:
+            points = face.landmarks
+            if points is None:
+                points = landmarker.landmarks(levels, face.box)
+            return landmark_eyes(points, canonical)
+        eyes = box_eyes(face.box, image.shape, finder.margin)
         if align != "eyes" or not face.eyes_found:
             return eyes
         lx, ly, rx, ry = face.eyes
@@ -193,33 +240,68 @@ def predict_inputs(
         half = turn @ half
         return np.concatenate([centre - half, centre + half])
 
+    def defer(item, track, eyes):
+        pending.append((item.input, item.frame, track, len(rows) - 1))
+        if track is not None:
+            measures.setdefault(track, []).append(eyes)
+
     for item in iter_frames(opened):
         ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
         image = item.image
         if detect == "never" or (detect == "auto" and is_square(image.shape)):
-            crop = finder(image)  # the whole frame is the face, as the pipeline's crops
             h, w = image.shape
             rows.append({**ids, "face_id": 0, "face_detected": 1, "face_x": 0, "face_y": 0})
             rows[-1].update({"face_w": w, "face_h": h, "confidence": math.nan})
-            keep(crop.face)
+            if aligned_model:  # aligned as the pipeline aligned the model's training crops
+                defer(item, (item.input, 0), crop_eyes(image, landmarker, canonical))
+            else:
+                keep(finder(image).face)  # the whole frame is the face, as the pipeline's crops
         else:
             tracker = trackers.setdefault(item.input, FaceTracker())
-            found = find_faces(finder, image, tracker, searched, item.input, align == "eyes")
+            levels = cv2.convertScaleAbs(image, alpha=255.0)
+            still = stills.get(item.input)
+            if still is None:
+                # landmarks are found anyway: they follow the faces; else pictures tell which
+                # faces have not moved
+                still = LandmarkFollower(landmarker, finder.margin) if landmarker else StillFaces()
+                stills[item.input] = still
+            with_eyes = align == "eyes"
+            found = find_faces(
+                finder, image, tracker, searched, item.input, with_eyes, still, levels
+            )
             if not found:
                 rows.append({**ids, "face_id": pd.NA, "face_detected": 0, "face_x": 0})
                 rows[-1].update({"face_y": 0, "face_w": 0, "face_h": 0, "confidence": 0.0})
-            measured = [geometry(f, image.shape) for f in found]
+            measured = [geometry(f, image, levels) for f in found]
             face_ids, eyes = tracker.update(item.frame, [f.box for f in found], measured)
-            for face, face_id, steady in zip(found, face_ids, eyes, strict=True):
+            for face, face_id, steady, own in zip(found, face_ids, eyes, measured, strict=True):
                 x, y, side, _ = crop_box(face.box, image.shape, finder.margin)
                 rows.append({**ids, "face_id": face_id, "face_detected": 1, "face_x": x})
                 rows[-1].update({"face_y": y, "face_w": side, "face_h": side})
                 rows[-1]["confidence"] = face.confidence
-                if align == "none":
+                if two_pass:
+                    defer(item, (item.input, face_id), own)
+                elif align == "none":
                     keep(finder._resize(image[y : y + side, x : x + side]))
                 else:
                     keep(align_face(image, steady, face_size))
         bar.update(1)
+    if pending:
+        from auflow.features.track import steady_geometry
+
+        steadied = {track: iter(steady_geometry(m)) for track, m in measures.items()}
+        position = 0
+        again = {entry[0] for entry in pending}  # only the inputs with faces left to crop
+        for item in iter_frames([media for media in opened if media.input in again]):
+            while position < len(pending) and pending[position][:2] == (item.input, item.frame):
+                _, _, track, row = pending[position]
+                keep(align_face(item.image, next(steadied[track]), face_size), row)
+                position += 1
+        if position != len(pending):
+            raise ValueError(
+                f"{pending[position][0]}: frame {pending[position][1]} was not there when the "
+                "input was read again (was it changed while auflow predict ran?)"
+            )
     if faces:
         describe(faces)
     bar.close()
@@ -232,7 +314,7 @@ def predict_inputs(
     au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
     if found.any():
         features = np.empty((len(table), len(manifest["feature_names"])), np.float32)
-        features[found] = np.concatenate(feature_rows)
+        features[positions] = np.concatenate(feature_rows)
         for kind in ("dynamic", "static"):
             chosen = table.index[(table["model"] == kind).to_numpy()]
             if len(chosen) == 0:
@@ -258,27 +340,65 @@ def predict_inputs(
     return table
 
 
-def find_faces(finder, image, tracker, searched: dict, key, eyes: bool) -> list:
+def check_align(manifest: dict, align: str | None, path: Path) -> str:
+    """The cropping mode for a model: ``align`` if given, else the model's own (``landmarks``
+    for a model trained on aligned faces, ``box`` for others); ModelError when ``align``
+    contradicts how the model's training faces were framed."""
+    trained = manifest.get("align", "none")
+    if trained == "landmarks":
+        if align not in (None, "landmarks"):
+            raise ModelError(
+                f"{path}: trained on faces aligned by their landmarks (features.align: "
+                f"landmarks), so faces must be aligned the same way: --align landmarks, not "
+                f"{align!r}"
+            )
+        return "landmarks"
+    if trained != "none":
+        raise ModelError(f"{path}: features.align {trained!r} is unknown to this auflow")
+    return "box" if align is None else align
+
+
+def find_faces(
+    finder, image, tracker, searched: dict, key, eyes: bool, still=None, levels=None
+) -> list:
     """This frame's faces: each followed face looked for around its last place, and the whole
     frame searched for new ones every ``REDETECT_EVERY`` frames (and in the frame after one
     was lost). A followed face's box always comes from its own neighbourhood, so it does not
     depend on the other faces in the frame; the whole frame's search only adds faces that
-    overlap none of them."""
+    overlap none of them. With ``still`` (this input's :class:`auflow.features.track.StillFaces`,
+    or :class:`auflow.features.align.LandmarkFollower`), a followed face it finds again (one
+    that has not moved; one whose landmarks say where it went) is not looked for by the
+    cascade."""
+    from auflow.features.track import box_iou
+
     active = tracker.active_boxes
-    near = finder.find_faces(image, near=active, eyes=eyes) if active else []
+    reused, look = [], active
+    if still is not None:
+        if levels is None:
+            levels = cv2.convertScaleAbs(image, alpha=255.0)
+        reused, look = [], []
+        for box in active:
+            face = still.find_again(levels, box)
+            (look if face is None else reused).append(box if face is None else face)
+    measured = finder.find_faces(image, near=look, eyes=eyes, levels=levels) if look else []
+    # a face reused may also be found again around a neighbour's box: keep one of the two
+    measured = [f for f in measured if all(box_iou(f.box, r.box) < 0.5 for r in reused)]
+    near = [*reused, *measured]
     since = searched.get(key, REDETECT_EVERY)
     if since < REDETECT_EVERY and len(near) >= len(active):
         searched[key] = since + 1
-        return near
-    searched[key] = 1
-    from auflow.features.track import box_iou
-
-    new = [
-        face
-        for face in finder.find_faces(image, eyes=eyes)
-        if all(box_iou(face.box, other.box) < 0.3 for other in near)
-    ]
-    return sorted([*near, *new], key=lambda face: face.box[0])
+    else:
+        searched[key] = 1
+        new = [
+            face
+            for face in finder.find_faces(image, eyes=eyes, levels=levels)
+            if all(box_iou(face.box, other.box) < 0.3 for other in near)
+        ]
+        measured = [*measured, *new]
+        near = [*near, *new]
+    if still is not None:
+        still.remember(levels, measured, reused)
+    return sorted(near, key=lambda face: face.box[0])
 
 
 def choose_models(

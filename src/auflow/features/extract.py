@@ -10,8 +10,10 @@ import numpy as np
 import pandas as pd
 
 import auflow
+from auflow.features.align import ALIGN_CHOICES
 from auflow.features.descriptors import make_extractor
-from auflow.io.images import frame_number, load_faces
+from auflow.features.face import align_face
+from auflow.io.images import frame_number, load_face, load_faces
 from auflow.versions import package_versions
 
 log = logging.getLogger(__name__)
@@ -25,7 +27,9 @@ SMALL_FRAME_RATIO = 0.5
 _PROVENANCE_PACKAGES = ("numpy", "scipy", "scikit-image", "opencv-python-headless")
 
 
-def extraction_metadata(extractor: str, params: dict | None, face_size: int | None) -> dict:
+def extraction_metadata(
+    extractor: str, params: dict | None, face_size: int | None, align: str = "none"
+) -> dict:
     """What a feature table records about how it was made (JSON-serialisable).
 
     ``params`` is recorded in full: the extractor's ``get_params()``, defaults included, so a
@@ -36,6 +40,7 @@ def extraction_metadata(extractor: str, params: dict | None, face_size: int | No
         "extractor": extractor,
         "params": _jsonable(model.get_params()),
         "face_size": face_size,
+        "align": align,
         "auflow_version": auflow.__version__,
         "package_versions": package_versions(_PROVENANCE_PACKAGES),
     }
@@ -59,12 +64,20 @@ def extract_shard(
     params: dict | None = None,
     face_size: int | None = None,
     batch_size: int = 64,
+    align: str = "none",
 ) -> pd.DataFrame:
     """Features of one subject's images.
 
     Images are decoded and filtered ``batch_size`` at a time, so memory is bounded by the batch
     (64 faces of 256 px: 16 MB), not by the subject. Logs images/s at INFO (decode and feature
     time separately) and each batch at DEBUG.
+
+    ``align="landmarks"`` (``features.align``) aligns each face by its landmarks before it is
+    described (:mod:`auflow.features.align`), the transform steadied over the shard's frames as
+    one face track (:func:`auflow.features.track.steady_geometry`), as ``auflow predict``
+    aligns the faces of such a model: training and prediction see one geometry. It reads each
+    image twice (landmarks, then the aligned face) and needs a ``face_size`` and the optional
+    dlib packages.
 
     Returns
     -------
@@ -73,7 +86,20 @@ def extract_shard(
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    if align not in ALIGN_CHOICES:
+        raise ValueError(f"align must be one of {', '.join(ALIGN_CHOICES)}, got {align!r}")
     paths = sorted(image_paths, key=frame_number)
+    geometry = None
+    if align == "landmarks":
+        # first every face's landmarks, then each face aligned by the transform steadied over
+        # the shard's frames as one face track, as auflow predict aligns a crop folder
+        from auflow.features.align import Landmarker, crop_eyes
+        from auflow.features.track import steady_geometry
+
+        if face_size is None:
+            raise ValueError("features.align: landmarks needs a features.face_size, not null")
+        landmarker = Landmarker()
+        geometry = steady_geometry([crop_eyes(load_face(path), landmarker) for path in paths])
     model = make_extractor(extractor, params).fit()
     names = list(model.get_feature_names_out())
     features = np.empty((len(paths), len(names)), np.float32)
@@ -87,7 +113,14 @@ def extract_shard(
     for first in range(0, len(paths), batch_size):
         batch = paths[first : first + batch_size]
         start = time.perf_counter()
-        faces = load_faces(batch, face_size, out=buffer, sizes=sizes)
+        if geometry is None:
+            faces = load_faces(batch, face_size, out=buffer, sizes=sizes)
+        else:
+            faces = buffer[: len(batch)]
+            for i, path in enumerate(batch):
+                image = load_face(path)
+                sizes.append(image.shape)
+                faces[i] = align_face(image, geometry[first + i], face_size)
         loaded = time.perf_counter()
         features[first : first + len(batch)] = model.transform(faces)
         done = time.perf_counter()

@@ -228,9 +228,11 @@ def _check_image_bytes(path: Path, data: bytes) -> None:
 def load_face(path: str | Path, face_size: int | None = None) -> np.ndarray:
     """Read one face as grey float32 in [0, 1], shape (face_size, face_size) or native.
 
-    See :func:`read_image` for conversions; resizing uses OpenCV's area interpolation.
+    See :func:`read_image` for conversions; resizing uses OpenCV's area interpolation. An image
+    smaller than :data:`MIN_FACE_SIDE` pixels a side is refused (:func:`check_face_size`).
     """
     face = read_image(path)
+    check_face_size(path, face, face_size)
     if face_size is not None and face.shape != (face_size, face_size):
         face = resize_face(face, face_size)
     return face

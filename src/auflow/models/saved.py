@@ -93,6 +93,7 @@ def build_manifest(
     training: pd.DataFrame,
     config_hash: str,
     model: str,
+    align: str = "none",
 ) -> dict:
     """What a fitted detector is, for ``auflow predict`` and for people.
 
@@ -101,6 +102,8 @@ def build_manifest(
     training : the frames it was fitted on (``subject``, ``frame``); subjects and frame counts
         are recorded.
     config_hash : hash of the effective configuration that produced it.
+    align : ``features.align`` of the training faces (``none`` or ``landmarks``): ``auflow
+        predict`` aligns faces for the model the same way.
     """
     counts = training.groupby("subject").size()
     return {
@@ -111,6 +114,7 @@ def build_manifest(
         "extractor": extractor,
         "extractor_params": extractor_params,
         "face_size": face_size,
+        "align": align,
         "feature_names": list(feature_names),
         "aus": [int(au) for au in detector.aus],
         "au_columns": [au_column(au) for au in detector.aus],

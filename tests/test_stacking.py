@@ -187,7 +187,7 @@ def test_a_filter_over_the_per_frame_scores_is_chosen_where_episodes_outlast_the
     of the per-frame scores, chosen on the training subjects' out-of-split scores, detects it
     better on new subjects than any one frame's score; AU2 (onsets only), which averaging
     blurs, is left unfiltered or filtered narrowly. No network is fitted (four subjects)."""
-    base, lstm, test, stacked_test = small_stack({})
+    base, lstm, test, stacked_test = small_stack({"filter_min_subjects": 4})
     assert lstm.from_base_.all() and lstm.best_epoch_ == 0
     assert lstm.smoothing_[0] >= 3 and lstm.smoothing_[1] <= lstm.smoothing_[0]
     episode = test["AU01"] >= 2
@@ -195,5 +195,8 @@ def test_a_filter_over_the_per_frame_scores_is_chosen_where_episodes_outlast_the
     per_frame = f1_score(episode, predict_frames(base, test)["AU01_c"])
     assert filtered > per_frame + 0.05, (filtered, per_frame)
     # a causal detector has no frames after the scored one to average: no filter
-    _, causal, _, _ = small_stack({"context": "causal"})
+    _, causal, _, _ = small_stack({"context": "causal", "filter_min_subjects": 4})
     np.testing.assert_array_equal(causal.smoothing_, base.smoothing_)
+    # nor does one with fewer training subjects than filter_min_subjects (default 6)
+    _, few, _, _ = small_stack({})
+    np.testing.assert_array_equal(few.smoothing_, base.smoothing_)

@@ -286,6 +286,10 @@ class LSTMDetector(BaseEstimator):
         training subjects' out-of-split scores; ``[1]`` (and any causal context) = none.
     filter_margin : out-of-split F1 a filter must gain over the per-frame detector's unfiltered
         score, per AU, to be used (below it the AU scores exactly as that detector does).
+    filter_min_subjects : fewest training subjects for which a filter is chosen at all: with
+        fewer, inner models learn from too few subjects for their scores to choose one (on the
+        demo's 4 a fold, a last-bit change of the features flipped a choice that halved an AU's
+        F1).
     layers : LSTM layers (the seed notebook: 2).
     skip : the scored frame's own inputs straight to the outputs: on stacked inputs each AU's
         own score, scaled and shifted (starting as the identity), on features every feature.
@@ -336,6 +340,7 @@ class LSTMDetector(BaseEstimator):
         fall_back_margin=0.02,
         filter_widths=(1, 3, 5, 9),
         filter_margin=0.01,
+        filter_min_subjects=6,
         layers=1,
         skip=True,
         units=16,
@@ -363,6 +368,7 @@ class LSTMDetector(BaseEstimator):
         self.fall_back_margin = fall_back_margin
         self.filter_widths = filter_widths
         self.filter_margin = filter_margin
+        self.filter_min_subjects = filter_min_subjects
         self.layers = layers
         self.skip = skip
         self.units = units
@@ -391,6 +397,7 @@ class LSTMDetector(BaseEstimator):
         "fall_back_margin",
         "filter_widths",
         "filter_margin",
+        "filter_min_subjects",
         "layers",
         "skip",
         "units",
@@ -420,7 +427,16 @@ class LSTMDetector(BaseEstimator):
 
     def check_params(self) -> None:
         """ValueError naming the parameter when a network parameter is out of range."""
-        positive = ("min_subjects", "layers", "units", "window", "stride", "epochs", "batch_size")
+        positive = (
+            "min_subjects",
+            "filter_min_subjects",
+            "layers",
+            "units",
+            "window",
+            "stride",
+            "epochs",
+            "batch_size",
+        )
         for name in positive:
             value = getattr(self, name)
             if not isinstance(value, int | np.integer) or value < 1:
@@ -759,6 +775,8 @@ class LSTMDetector(BaseEstimator):
         order = np.lexsort((frames, groups))  # frame order within each subject, for smoothing
         ordered_groups = groups[order]
         widths = self._filter_widths()
+        if len(np.unique(groups)) < self.filter_min_subjects:
+            widths = tuple(int(w) for w in self.smoothing)  # the per-frame detector's own
         for column, au in enumerate(self.aus):
             truth = labels[order, column].astype(np.int8)
             base = X[order, column].astype(np.float64)

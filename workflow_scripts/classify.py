@@ -1,7 +1,6 @@
 """Rules classify_<name>: a model fitted on a fold's training subjects, predicting and scoring
 its test subjects (auflow.pipeline.classify_fold)."""
 
-from auflow.checks import config_hash
 from auflow.pipeline import FoldIds, Model, Saving, Stacking, classify_fold
 from auflow.settings import EvaluationSettings
 from auflow.workflow import log_to, optional_input, use_malloc_settings
@@ -18,12 +17,6 @@ classify_fold(
     metrics=out.metrics,
     stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     fold_model=optional_input(out.fold_model),
-    saving=Saving(
-        w.extractor,
-        p.extractor_params,
-        p.face_size,
-        config_hash(snakemake.config),
-        snakemake.config["features"].get("align", "none"),
-    ),
+    saving=Saving.of_job(w.extractor, p, snakemake.config),
     n_jobs=snakemake.threads,
 )

@@ -1,7 +1,6 @@
 """Rules fit_final_<name>: the model fitted on every subject, saved for auflow predict
 (auflow.pipeline.fit_final)."""
 
-from auflow.checks import config_hash
 from auflow.pipeline import Model, Saving, Stacking, fit_final
 from auflow.settings import EvaluationSettings
 from auflow.workflow import log_to, optional_input, use_malloc_settings
@@ -13,13 +12,7 @@ fit_final(
     Model(p.model, p.classifier, p.classifier_params, EvaluationSettings(**p.settings)),
     dataset=i.dataset,
     manifest=out.manifest,
-    saving=Saving(
-        w.extractor,
-        p.extractor_params,
-        p.face_size,
-        config_hash(snakemake.config),
-        snakemake.config["features"].get("align", "none"),
-    ),
+    saving=Saving.of_job(w.extractor, p, snakemake.config),
     stacking=Stacking(*map(optional_input, (i.stack, out.stack, i.base_model))),
     n_jobs=snakemake.threads,
 )

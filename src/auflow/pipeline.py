@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from auflow.aus import au_column
+from auflow.checks import config_hash
 from auflow.cross import cross_metrics, never_labelled
 from auflow.evaluation.aggregate import fold_metrics
 from auflow.io.dataset import concat_tables
@@ -80,6 +81,18 @@ class Saving:
     face_size: int | None
     config_hash: str
     align: str = "none"  # features.align: how the training faces were aligned
+
+    @classmethod
+    def of_job(cls, extractor: str, params, config: dict) -> Saving:
+        """What a job's manifest records: its extractor wildcard, its ``extractor_params`` and
+        ``face_size`` params, and the run's config (its hash, ``features.align``)."""
+        return cls(
+            extractor,
+            params.extractor_params,
+            params.face_size,
+            config_hash(config),
+            config["features"].get("align", "none"),
+        )
 
 
 @dataclass(frozen=True)

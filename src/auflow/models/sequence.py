@@ -774,9 +774,7 @@ class LSTMDetector(BaseEstimator):
         self.tuned_ = np.zeros(n_aus, bool)
         order = np.lexsort((frames, groups))  # frame order within each subject, for smoothing
         ordered_groups = groups[order]
-        widths = self._filter_widths()
-        if len(np.unique(groups)) < self.filter_min_subjects:
-            widths = tuple(int(w) for w in self.smoothing)  # the per-frame detector's own
+        widths = self._filter_widths(len(np.unique(groups)))
         for column, au in enumerate(self.aus):
             truth = labels[order, column].astype(np.int8)
             base = X[order, column].astype(np.float64)
@@ -830,12 +828,14 @@ class LSTMDetector(BaseEstimator):
             int((self.from_base_ & (self.smoothing_ > 1)).sum()),
         )
 
-    def _filter_widths(self) -> tuple[int, ...]:
-        """The moving-average widths :meth:`_choose` may put over a score: the evaluation's
-        smoothing candidates, and :attr:`filter_widths` unless windows are causal (a centred
-        average reads frames after the scored one, which streaming does not have)."""
+    def _filter_widths(self, n_subjects: int) -> tuple[int, ...]:
+        """The moving-average widths :meth:`_choose` may put over a score, fitting on
+        ``n_subjects`` training subjects: the evaluation's smoothing candidates, and
+        :attr:`filter_widths` unless windows are causal (a centred average reads frames after
+        the scored one, which streaming does not have) or the subjects are fewer than
+        :attr:`filter_min_subjects`."""
         widths = set(int(w) for w in self.smoothing)
-        if self.context != "causal":
+        if self.context != "causal" and n_subjects >= self.filter_min_subjects:
             widths.update(int(w) for w in self.filter_widths)
         return tuple(sorted(widths))
 

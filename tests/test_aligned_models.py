@@ -93,10 +93,13 @@ def test_predict_aligns_crops_as_the_pipeline_did(aligned_run, tmp_path):
 )
 def test_filmed_faces_score_like_their_crops(aligned_run, tmp_path, placement):
     # Issue #24: mean per-AU score correlation with the crops' >= 0.8, occurrence agreement
-    # >= 0.9 for every AU. On make demo's data (96-px faces, SN002) with features.align:
-    # landmarks: 0.76-0.87 / 0.99-1.00 (README). This tiny model sees 48-px faces of 4 subjects:
-    # measured 0.59-0.70 / 0.975-1.00 here, rotated included (its box-cropped twin in
-    # tests/test_predict.py: 0.26-0.30 rotated). Held with margin, so a regression shows.
+    # >= 0.9 for every AU. On make demo's six subjects (96-px faces) with features.align:
+    # landmarks: 0.84-0.88 / 0.98-1.00 (README). That mean mixes two kinds of AU. One that comes
+    # and goes in the clip moves its score by whole units, which the film must follow: here
+    # (48-px faces of 4 subjects, SN001's 40 frames: AU01, AU04, AU15) 0.999-1.000 in every
+    # placement. One that stays off (or on) throughout only wavers about its "no", and two such
+    # series correlate as far as the film's noise lets them: 0.54-0.82 here, so the mean over
+    # all AUs is 0.59-0.70 (its box-cropped twin in tests/test_predict.py: 0.26-0.30 rotated).
     from auflow.demo import write_demo_video
 
     model = aligned_run / FINAL
@@ -107,14 +110,17 @@ def test_filmed_faces_score_like_their_crops(aligned_run, tmp_path, placement):
     auflow("predict", "--model", model, "--input", video, "--out", tmp_path / "v.csv", "--quiet")
     crops, filmed = pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "v.csv")
     assert len(filmed) == len(crops) and (filmed["face_detected"] == 1).all()
-    correlations = [
-        np.corrcoef(crops[f"{au}_p"], filmed[f"{au}_p"])[0, 1]
+    correlations = {
+        au: np.corrcoef(crops[f"{au}_p"], filmed[f"{au}_p"])[0, 1]
         for au in AUS
         if crops[f"{au}_p"].std() > 0
-    ]
+    }
+    coming_and_going = [au for au in AUS if 0 < crops[f"{au}_c"].mean() < 1]
     agreement = [(crops[f"{au}_c"] == filmed[f"{au}_c"]).mean() for au in AUS]
-    print(placement, "correlation", np.mean(correlations), "agreement", min(agreement))
-    assert np.mean(correlations) >= 0.5
+    print(placement, "correlation", correlations, "agreement", min(agreement))
+    assert len(coming_and_going) >= 2
+    assert min(correlations[au] for au in coming_and_going) >= 0.95
+    assert np.mean(list(correlations.values())) >= 0.5
     assert min(agreement) >= 0.95
 
 

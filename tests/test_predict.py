@@ -107,11 +107,16 @@ def test_faces_found_in_a_larger_video_frame_score_like_their_crops(pipeline_run
     images = pipeline_run / "data/croppedImg/SN001"
     video = tmp_path / "sn001.avi"
     auflow("demo-video", images, video)
-    auflow("predict", "--model", model, "--input", images, "--out", tmp_path / "c.csv", "--quiet")
-    auflow("predict", "--model", model, "--input", video, "--out", tmp_path / "v.csv", "--quiet")
+    cropped = auflow("predict", "--model", model, "--input", images, "--out", tmp_path / "c.csv")
+    found = auflow("predict", "--model", model, "--input", video, "--out", tmp_path / "v.csv")
     crops, filmed = pd.read_csv(tmp_path / "c.csv"), pd.read_csv(tmp_path / "v.csv")
     assert len(filmed) == len(crops) and (filmed["face_detected"] == 1).all()
     assert (filmed["face_w"] > 150).all() and (filmed["confidence"] > 0.5).all()
+    # the user is told what such scores are worth, and what to train instead; crops are not
+    # found in frames, so their scores get no such warning
+    assert f"the {len(filmed)} face(s) found in frames" in found.stderr
+    assert "features.align: landmarks" in found.stderr
+    assert "found in frames" not in cropped.stderr
     correlations = []
     for au in AUS:
         if crops[f"{au}_p"].std() > 0:

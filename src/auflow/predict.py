@@ -310,6 +310,8 @@ def predict_inputs(
     found = table["face_detected"].to_numpy() == 1
     kinds = choose_models(table, model_kind, one_model, static is not None, min_dynamic_frames)
     _warn_short_dynamic(table, kinds, static is not None, min_dynamic_frames, model_dir)
+    if not aligned_model and (table["face_detected"].to_numpy() == 1).any():
+        _warn_unaligned(table, model_dir, align)
     table["model"] = pd.Series(kinds, index=table.index, dtype="object")
     au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
     if found.any():
@@ -429,6 +431,24 @@ def choose_models(
         use_static = model_kind == "static" or (model_kind == "auto" and short)
         kinds[position] = "static" if use_static and has_static else "dynamic"
     return kinds
+
+
+def _warn_unaligned(table: pd.DataFrame, model_dir, align: str) -> None:
+    """A UserWarning when faces found in frames (not crops) are scored by a model trained on
+    crops as they were framed: how far their scores can be trusted, and what to use instead."""
+    found = table[(table["face_detected"].to_numpy() == 1) & table["confidence"].notna()]
+    if found.empty:
+        return
+    warnings.warn(
+        f"{model_dir}: trained on crops as they were framed (features.align: none), so the "
+        f"{len(found)} face(s) found in frames, cropped by --align {align}, score only roughly "
+        "like the same faces cropped (mean per-AU score correlation with the crop's 0.15-0.53 "
+        "for the demo's SN002 filmed, 0.76-0.87 by a model trained with features.align: "
+        "landmarks); for video and photographs train with that option (README, 'Cropping and "
+        "aligning')",
+        UserWarning,
+        stacklevel=3,
+    )
 
 
 def _warn_short_dynamic(table, kinds, has_static, min_dynamic_frames, model_dir) -> None:

@@ -17,10 +17,10 @@ same aligner (``auflow predict`` aligns every face for such a model): run it wit
 landmarks``.
 
 Several ``--subject`` folders give the mean over subjects. Each cell also splits the mean
-correlation between the AUs that occur in the clip (the crop's ``AUxx_c`` is 1 on some frame)
-and those that never do: an absent AU's score only wavers about a "no" (by 0.1 or so), and two
-such series (crop and filmed) correlate only as far as the noise of the film lets them, whereas
-an AU that comes and goes moves its score by whole units.
+correlation between the AUs that come and go in the clip (the crop's ``AUxx_c`` is 1 on some
+frames, 0 on others) and those that stay off (or on) throughout: such an AU's score only wavers
+about its "no" (by 0.1 or so), and two such series (crop and filmed) correlate only as far as the
+noise of the film lets them, whereas an AU that comes and goes moves its score by whole units.
 """
 
 from __future__ import annotations
@@ -49,17 +49,18 @@ PLACEMENTS = {
 
 
 def agreement(crops: pd.DataFrame, filmed: pd.DataFrame) -> dict[str, float]:
-    """The mean over AUs of the per-AU score correlation (``all``; and over the AUs that occur in
-    the clip, ``active``, and those that do not, ``absent``), and the lowest AU's occurrence
-    agreement (``lowest``)."""
+    """The mean over AUs of the per-AU score correlation (``all``; and over the AUs that come and
+    go in the clip, ``active``, and those that stay off or on throughout, ``absent``), and the
+    lowest AU's occurrence agreement (``lowest``)."""
     aus = [c[:-2] for c in crops.columns if c.startswith("AU") and c.endswith("_p")]
     correlations = {
         au: np.corrcoef(crops[f"{au}_p"], filmed[f"{au}_p"])[0, 1]
         for au in aus
         if crops[f"{au}_p"].std() > 0 and filmed[f"{au}_p"].std() > 0
     }
-    active = [r for au, r in correlations.items() if crops[f"{au}_c"].max() == 1]
-    absent = [r for au, r in correlations.items() if crops[f"{au}_c"].max() != 1]
+    varies = {au: 0 < crops[f"{au}_c"].mean() < 1 for au in correlations}
+    active = [r for au, r in correlations.items() if varies[au]]
+    absent = [r for au, r in correlations.items() if not varies[au]]
     agreements = [(crops[f"{au}_c"] == filmed[f"{au}_c"]).mean() for au in aus]
     return {
         "all": float(np.mean(list(correlations.values()))),
@@ -89,8 +90,8 @@ def main() -> None:
     crops = {s: predict_inputs(args.model, [s], progress=False) for s in args.subject}
     print(f"model {args.model}, {len(args.subject)} subject(s), load {os.getloadavg()[0]:.2f}")
     print(
-        "mean per-AU score correlation with the crop's (over the AUs that occur in the clip, "
-        "and those that do not) / lowest AU's occurrence agreement"
+        "mean per-AU score correlation with the crop's (over the AUs that come and go in the "
+        "clip, and those that do not) / lowest AU's occurrence agreement"
     )
     print(f"{'filmed':12s} " + " ".join(f"{mode:>31s}" for mode in args.align))
     with tempfile.TemporaryDirectory() as tmp:

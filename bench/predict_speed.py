@@ -86,6 +86,11 @@ def main() -> None:
         choices=["box", "landmarks", "eyes", "none"],
         help="auflow predict's --align (default: the model's)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["videos", "crops"],
+        help="measure only the videos or only the crops (default: both)",
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     demo = Path(args.demo)
@@ -94,17 +99,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one, five = Path(tmp) / "one.avi", Path(tmp) / "five.avi"
         moving = Path(tmp) / "moving.avi"
-        write_demo_video(subject, one)
-        five_face_video(demo, five, args.frames)
-        five_face_video(demo, moving, args.frames, moving=True)
+        cases = []
+        if args.only != "crops":
+            write_demo_video(subject, one)
+            five_face_video(demo, five, args.frames)
+            five_face_video(demo, moving, args.frames, moving=True)
+            cases += [
+                ("640x480 video, one face", [one], 30),
+                ("640x480 video, five faces", [five], 15),
+                ("  the five faces moving", [moving], 15),
+            ]
+        if args.only != "videos":
+            # every subject: loading amortised
+            cases.append(("crops (no detection)", subjects, 1000))
         print(f"model {args.model}, --align {args.align or 'the model default'}")
         load = os.getloadavg()[0]
-        for name, sources, target in (
-            ("640x480 video, one face", [one], 30),
-            ("640x480 video, five faces", [five], 15),
-            ("  the five faces moving", [moving], 15),
-            ("crops (no detection)", subjects, 1000),  # every subject: loading amortised
-        ):
+        for name, sources, target in cases:
             fps, cpu_fps, faces = rate(args.model, sources, args.repeats, args.align)
             print(
                 f"{name:28s} {fps:8.1f} frames/s, {cpu_fps:8.1f} per CPU second "

@@ -104,6 +104,13 @@ def magnitude(x: np.ndarray, y: np.ndarray, out: np.ndarray) -> np.ndarray:
         cv2.ipp.setUseIPP(previous)
 
 
+def rows_of(responses: np.ndarray) -> np.ndarray:
+    """(n, h, w) responses of :meth:`GaborBank.iter_responses` as the (h n, w) rows it holds
+    them in, the faces' rows interleaved (a view; a copy only for other arrays)."""
+    n, h, w = responses.shape
+    return responses.transpose(1, 0, 2).reshape(h * n, w)
+
+
 class _Extractor:
     """Common scikit-learn plumbing: ``fit`` validates and records the output columns.
 
@@ -477,9 +484,8 @@ class GaborHist(_GaborExtractor):
         for chunk in iter_chunks(n, (h, w)):
             m = chunk.stop - chunk.start
             for index, real, imag in self.bank_.iter_responses(faces[chunk]):
-                modulus = magnitude(
-                    real.reshape(m * h, w), imag.reshape(m * h, w), modulus_buffer[: m * h]
-                )
+                # the faces' rows interleaved, as the bank holds them
+                modulus = magnitude(rows_of(real), rows_of(imag), modulus_buffer[: m * h])
                 if lo > 0:
                     np.maximum(modulus, np.float32(lo), out=modulus)
                 # floor((m - lo) * scale) as uint8, saturating at 255: codes >= `bins` are the
@@ -487,8 +493,8 @@ class GaborHist(_GaborExtractor):
                 codes = cv2.convertScaleAbs(
                     modulus, dst=codes_buffer[: m * h], alpha=scale, beta=-lo * scale - 0.5
                 )
-                for i in range(m):
-                    counts = cv2.calcHist([codes[i * h : (i + 1) * h]], [0], None, [256], [0, 256])
+                for i, face_codes in enumerate(codes.reshape(h, m, w).transpose(1, 0, 2)):
+                    counts = cv2.calcHist([face_codes], [0], None, [256], [0, 256])
                     counts = counts.ravel()
                     counts[bins - 1] += counts[bins:].sum()
                     view[chunk.start + i, index] = counts[:bins] / (h * w)
@@ -622,15 +628,17 @@ class GaborEnergy(_GaborExtractor):
                     frequency_of[self.bank_.filters[index].frequency]
                 ]
                 _, h_s, w_s = real.shape
-                both = planes[:, : m * h_s * w_s].reshape(2, m * h_s, w_s)
-                magnitude(real.reshape(m * h_s, w_s), imag.reshape(m * h_s, w_s), both[0])
+                # the faces' rows interleaved, as the bank holds them: (h_s m, w_s)
+                both = planes[:, : m * h_s * w_s].reshape(2, h_s * m, w_s)
+                magnitude(rows_of(real), rows_of(imag), both[0])
                 np.square(both[0], out=both[1])
                 # sums of m and m^2 over each cell's part of each row, in float64 (the variance
                 # is a difference of sums), then over the cell's rows
                 sums = _row_cell_sums(both.reshape(-1, w_s), sample_cols)
-                sums = np.add.reduceat(sums.reshape(2, m, h_s, cols), sample_rows[:-1], axis=2)
-                mean[:, index] = sums[0] / count
-                power[:, index] = sums[1] / count
+                sums = np.add.reduceat(sums.reshape(2, h_s, m, cols), sample_rows[:-1], axis=1)
+                per_face = count[:, None, :]  # (cell rows, faces, cell columns)
+                mean[:, index] = (sums[0] / per_face).transpose(1, 0, 2)
+                power[:, index] = (sums[1] / per_face).transpose(1, 0, 2)
             view[chunk, :, :, :, 0] = mean
             view[chunk, :, :, :, 1] = np.sqrt(np.maximum(power - mean * mean, 0.0))
 

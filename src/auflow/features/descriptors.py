@@ -605,9 +605,9 @@ class GaborEnergy(_GaborExtractor):
         row_edges = _cell_edges(h, rows, "grid rows")
         col_edges = _cell_edges(w, cols, "grid columns")
         steps = self.sampling_steps((h, w))
+        n_filters = len(self.bank_)
         # per frequency: the cell edges counted in sampled rows and columns, and the number of
         # samples of each cell
-        frequency_of = {f: k for k, f in enumerate(self.bank_.frequencies)}
         sampled = []
         for step in steps:
             row_samples, col_samples = sample_positions(h, step), sample_positions(w, step)
@@ -615,32 +615,35 @@ class GaborEnergy(_GaborExtractor):
             sample_cols = np.searchsorted(col_samples, col_edges)
             count = np.outer(np.diff(sample_rows), np.diff(sample_cols)).astype(np.float64)
             sampled.append((sample_rows, sample_cols, count))
-        view = out.reshape(n, len(self.bank_), rows, cols, 2)
-        n_filters = len(self.bank_)
+        frequency_of = {f: k for k, f in enumerate(self.bank_.frequencies)}
+        edges = [sampled[frequency_of[f.frequency]][:2] for f in self.bank_.filters]
+        counts = np.stack([sampled[frequency_of[f.frequency]][2] for f in self.bank_.filters])
+        counts = counts[:, :, None, :]  # (filter, cell row, face, cell column), as the sums
+        view = out.reshape(n, n_filters, rows, cols, 2)
         per_chunk = _chunk_size(n, h, w)
         planes = np.empty((2, per_chunk * h * w), np.float32)  # a filter's modulus, its square
+        # per filter: the sums of the modulus and of its square over each cell, in float64 (the
+        # variance is a difference of sums), by cell row, face and cell column
+        sums = np.empty((n_filters, 2, rows, per_chunk, cols))
         for chunk in iter_chunks(n, (h, w)):
             m = chunk.stop - chunk.start
-            mean = np.empty((m, n_filters, rows, cols))
-            power = np.empty((m, n_filters, rows, cols))
+            cell_sums = sums[:, :, :, :m]
             for index, real, imag in self.bank_.iter_responses(faces[chunk], steps=steps):
-                sample_rows, sample_cols, count = sampled[
-                    frequency_of[self.bank_.filters[index].frequency]
-                ]
+                sample_rows, sample_cols = edges[index]
                 _, h_s, w_s = real.shape
                 # the faces' rows interleaved, as the bank holds them: (h_s m, w_s)
                 both = planes[:, : m * h_s * w_s].reshape(2, h_s * m, w_s)
                 magnitude(rows_of(real), rows_of(imag), both[0])
                 np.square(both[0], out=both[1])
-                # sums of m and m^2 over each cell's part of each row, in float64 (the variance
-                # is a difference of sums), then over the cell's rows
-                sums = _row_cell_sums(both.reshape(-1, w_s), sample_cols)
-                sums = np.add.reduceat(sums.reshape(2, h_s, m, cols), sample_rows[:-1], axis=1)
-                per_face = count[:, None, :]  # (cell rows, faces, cell columns)
-                mean[:, index] = (sums[0] / per_face).transpose(1, 0, 2)
-                power[:, index] = (sums[1] / per_face).transpose(1, 0, 2)
-            view[chunk, :, :, :, 0] = mean
-            view[chunk, :, :, :, 1] = np.sqrt(np.maximum(power - mean * mean, 0.0))
+                # over each cell's part of each row, then over the cell's rows
+                row_sums = _row_cell_sums(both.reshape(-1, w_s), sample_cols)
+                row_sums = row_sums.reshape(2, h_s, m, cols)
+                np.add.reduceat(row_sums, sample_rows[:-1], axis=1, out=cell_sums[index])
+            mean = cell_sums[:, 0] / counts
+            power = cell_sums[:, 1] / counts
+            std = np.sqrt(np.maximum(power - mean * mean, 0.0))
+            view[chunk, :, :, :, 0] = mean.transpose(2, 0, 1, 3)
+            view[chunk, :, :, :, 1] = std.transpose(2, 0, 1, 3)
 
 
 def _row_cell_sums(image: np.ndarray, col_edges: np.ndarray) -> np.ndarray:

@@ -251,7 +251,9 @@ def predict_inputs(
         if track is not None:
             measures.setdefault(track, []).append(eyes)
 
+    frames = 0  # decodable frames, each of which has at least one row
     for item in iter_frames(opened):
+        frames += 1
         ids = {"input": item.input, "frame": item.frame, "timestamp": item.timestamp}
         image = item.image
         if detect == "never" or (detect == "auto" and is_square(image.shape)):
@@ -317,7 +319,10 @@ def predict_inputs(
     kinds = choose_models(table, model_kind, one_model, static is not None, min_dynamic_frames)
     _warn_short_dynamic(table, kinds, static is not None, min_dynamic_frames, model_dir)
     table["model"] = pd.Series(kinds, index=table.index, dtype="object")
-    au_table = pd.DataFrame(index=table.index, columns=_au_columns(manifest), dtype=np.float64)
+    au_columns = _au_columns(manifest)
+    # filled as one array and made a table once: a .loc assignment per column and model cost
+    # 1% of a crop folder's time
+    au_values = np.full((len(table), len(au_columns)), np.nan)
     if found.any():
         features = np.empty((len(table), len(manifest["feature_names"])), np.float32)
         features[positions] = np.concatenate(feature_rows)
@@ -334,14 +339,20 @@ def predict_inputs(
                 tracks.to_numpy(),
                 part["frame"].to_numpy(np.int64),
             )
+            at = part.index.to_numpy()
             for column in scored.columns:
-                au_table.loc[part.index, column] = scored[column].to_numpy(np.float64)
-    for column in au_table.columns:
-        if column.endswith("_c"):
-            au_table[column] = au_table[column].astype("Int8")
+                au_values[at, au_columns.index(column)] = scored[column].to_numpy(np.float64)
+    au_table = pd.DataFrame(
+        {
+            column: pd.array(au_values[:, k], dtype="Int8")
+            if column.endswith("_c")
+            else au_values[:, k]
+            for k, column in enumerate(au_columns)
+        },
+        index=table.index,
+    )
     elapsed = time.perf_counter() - started
     table = pd.concat([table, au_table], axis=1)
-    frames = len(table[["input", "frame"]].drop_duplicates())
     table.attrs["frames_per_second"] = frames / elapsed if elapsed > 0 else math.inf
     return table
 

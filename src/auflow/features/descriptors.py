@@ -621,10 +621,11 @@ class GaborEnergy(_GaborExtractor):
         counts = counts[:, :, None, :]  # (filter, cell row, face, cell column), as the sums
         view = out.reshape(n, n_filters, rows, cols, 2)
         per_chunk = _chunk_size(n, h, w)
-        planes = np.empty((2, per_chunk * h * w), np.float32)  # a filter's modulus, its square
+        planes = np.empty(2 * per_chunk * h * w, np.float32)  # a filter's modulus, its square
         # per filter: the sums of the modulus and of its square over each cell, in float64 (the
         # variance is a difference of sums), by cell row, face and cell column
         sums = np.empty((n_filters, 2, rows, per_chunk, cols))
+        row_sums_buffer = np.empty(2 * per_chunk * h * cols)
         for chunk in iter_chunks(n, (h, w)):
             m = chunk.stop - chunk.start
             cell_sums = sums[:, :, :, :m]
@@ -632,11 +633,12 @@ class GaborEnergy(_GaborExtractor):
                 sample_rows, sample_cols = edges[index]
                 _, h_s, w_s = real.shape
                 # the faces' rows interleaved, as the bank holds them: (h_s m, w_s)
-                both = planes[:, : m * h_s * w_s].reshape(2, h_s * m, w_s)
+                both = planes[: 2 * m * h_s * w_s].reshape(2, h_s * m, w_s)  # contiguous
                 magnitude(rows_of(real), rows_of(imag), both[0])
                 np.square(both[0], out=both[1])
                 # over each cell's part of each row, then over the cell's rows
-                row_sums = _row_cell_sums(both.reshape(-1, w_s), sample_cols)
+                row_sums = row_sums_buffer[: 2 * h_s * m * cols].reshape(2 * h_s * m, cols)
+                _row_cell_sums(both.reshape(-1, w_s), sample_cols, out=row_sums)
                 row_sums = row_sums.reshape(2, h_s, m, cols)
                 np.add.reduceat(row_sums, sample_rows[:-1], axis=1, out=cell_sums[index])
             mean = cell_sums[:, 0] / counts
@@ -646,21 +648,24 @@ class GaborEnergy(_GaborExtractor):
             view[chunk, :, :, :, 1] = std.transpose(2, 0, 1, 3)
 
 
-def _row_cell_sums(image: np.ndarray, col_edges: np.ndarray) -> np.ndarray:
+def _row_cell_sums(
+    image: np.ndarray, col_edges: np.ndarray, out: np.ndarray | None = None
+) -> np.ndarray:
     """(rows, len(col_edges) - 1) float64 sums of each row of a 2-D float32 image between
-    consecutive column edges. (OpenCV's REDUCE_SUM2 would save the squaring pass but is 20x
-    slower than REDUCE_SUM.)"""
+    consecutive column edges, in ``out`` (C-contiguous) if given. (OpenCV's REDUCE_SUM2 would
+    save the squaring pass but is 20x slower than REDUCE_SUM.)"""
     rows, width = image.shape
     cells = len(col_edges) - 1
+    if out is None:
+        out = np.empty((rows, cells))
     if width % cells == 0:  # equal cells: one OpenCV call on a (rows * cells, width / cells) view
-        sums = cv2.reduce(image.reshape(-1, width // cells), 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
-        return sums.reshape(rows, cells)
-    return np.hstack(
-        [
-            cv2.reduce(image[:, a:b], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)
-            for a, b in zip(col_edges[:-1], col_edges[1:], strict=True)
-        ]
-    )
+        # into ``out``: a fresh 64 kB result a call cost a third of the call (7 faces of 96 px)
+        segments = image.reshape(-1, width // cells)
+        cv2.reduce(segments, 1, cv2.REDUCE_SUM, dst=out.reshape(-1, 1), dtype=cv2.CV_64F)
+        return out
+    for cell, (a, b) in enumerate(zip(col_edges[:-1], col_edges[1:], strict=True)):
+        out[:, cell] = cv2.reduce(image[:, a:b], 1, cv2.REDUCE_SUM, dtype=cv2.CV_64F)[:, 0]
+    return out
 
 
 HOG_BLOCK_NORMS = ("L1", "L1-sqrt", "L2", "L2-Hys")

@@ -37,7 +37,7 @@ import functools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -251,6 +251,71 @@ class _Group:
     terms: list[tuple[int, np.ndarray]]  # (first-pass id, second-pass kernel)
     # per filter: (bank index, real terms, imaginary terms), term = (sign, term id)
     filters: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+    _schedules: dict = field(default_factory=dict, repr=False)
+
+    def schedule(self, real_only: bool) -> tuple[int, list[tuple]]:
+        """The passes and outputs of this frequency, in order, on numbered planes.
+
+        Each pass is computed when a filter first needs it, and its plane numbered again once
+        no remaining filter needs it (a smaller cache footprint); worked out once, so that
+        filtering a chunk of faces runs the list without the bookkeeping.
+
+        Returns
+        -------
+        planes : int, how many planes the steps use.
+        steps : ``("pass", along_columns, kernel, source, target)`` (``source`` -1: the faces)
+            and ``("filter", index, real terms, imaginary terms or None, real plane, imaginary
+            plane)``, a term being (sign, plane).
+        """
+        if real_only in self._schedules:
+            return self._schedules[real_only]
+        free: list[int] = []
+        planes = 0
+
+        def take() -> int:
+            nonlocal planes
+            if free:
+                return free.pop()
+            planes += 1
+            return planes - 1
+
+        uses = [re + ([] if real_only else im) for _, re, im in self.filters]
+        term_uses: dict[int, int] = {}
+        for filter_terms in uses:
+            for _, t in filter_terms:
+                term_uses[t] = term_uses.get(t, 0) + 1
+        first_uses: dict[int, int] = {}
+        for t in term_uses:
+            first_uses[self.terms[t][0]] = first_uses.get(self.terms[t][0], 0) + 1
+        firsts: dict[int, int] = {}  # first pass -> its plane
+        terms: dict[int, int] = {}  # term -> its plane
+        steps: list[tuple] = []
+        for (index, re, im), filter_terms in zip(self.filters, uses, strict=True):
+            for _, t in filter_terms:
+                if t in terms:
+                    continue
+                f, kernel = self.terms[t]
+                order, first_kernel = self.first[f]
+                if f not in firsts:
+                    firsts[f] = take()
+                    steps.append(("pass", order == "cr", first_kernel, -1, firsts[f]))
+                terms[t] = take()
+                steps.append(("pass", order == "rc", kernel, firsts[f], terms[t]))
+                first_uses[f] -= 1
+                if not first_uses[f]:
+                    free.append(firsts.pop(f))
+            real, imag = take(), None if real_only else take()
+            real_terms = [(sign, terms[t]) for sign, t in re]
+            imag_terms = None if real_only else [(sign, terms[t]) for sign, t in im]
+            steps.append(("filter", index, real_terms, imag_terms, real, imag))
+            # free once the filter's responses have been used (the caller's next step)
+            free.extend(plane for plane in (real, imag) if plane is not None)
+            for _, t in filter_terms:
+                term_uses[t] -= 1
+                if not term_uses[t]:
+                    free.append(terms.pop(t))
+        self._schedules[real_only] = planes, steps
+        return planes, steps
 
 
 @dataclass
@@ -588,52 +653,26 @@ class GaborBank:
             yield index, _by_face(real, n, single), imag
 
     def _iter_group(self, group: _Group, faces, n, real_only, work, single):
-        """The responses of one frequency's filters, computing each pass when first needed and
-        recycling its plane once no remaining filter needs it (a smaller cache footprint).
+        """The responses of one frequency's filters, by :meth:`_Group.schedule`.
 
         ``faces``: (h n, w), the rows of n faces interleaved; every plane is laid out so.
         """
-        plane = faces.shape
-        uses = [re + ([] if real_only else im) for _, re, im in group.filters]
-        term_uses: dict[int, int] = {}
-        first_uses: dict[int, int] = {}
-        for filter_terms in uses:
-            for _, t in filter_terms:
-                term_uses[t] = term_uses.get(t, 0) + 1
-        for t in term_uses:
-            first_uses[group.terms[t][0]] = first_uses.get(group.terms[t][0], 0) + 1
-        firsts: dict[int, np.ndarray] = {}
-        terms: dict[int, np.ndarray] = {}
-        for (index, re, im), filter_terms in zip(group.filters, uses, strict=True):
-            for _, t in filter_terms:
-                if t in terms:
-                    continue
-                f, kernel = group.terms[t]
-                order, first_kernel = group.first[f]
-                if f not in firsts:
-                    out = work.take(plane)
-                    if order == "rc":
-                        firsts[f] = _row_pass(faces, first_kernel, out)
-                    else:
-                        firsts[f] = _column_pass(faces, first_kernel, out, n)
-                out = work.take(plane)
-                if order == "cr":
-                    terms[t] = _row_pass(firsts[f], kernel, out)
+        count, steps = group.schedule(real_only)
+        planes = [work.get(("plane", k), faces.shape) for k in range(count)]
+        for step in steps:
+            if step[0] == "pass":
+                _, along_columns, kernel, source, target = step
+                source = faces if source < 0 else planes[source]
+                if along_columns:
+                    _column_pass(source, kernel, planes[target], n)
                 else:
-                    terms[t] = _column_pass(firsts[f], kernel, out, n)
-                first_uses[f] -= 1
-                if not first_uses[f]:
-                    work.give(firsts.pop(f))
-            combined = [work.take(plane) for _ in range(1 if real_only else 2)]
-            real = _by_face(_combine(re, terms, combined[0]), n, single)
-            imag = None if real_only else _by_face(_combine(im, terms, combined[1]), n, single)
+                    _row_pass(source, kernel, planes[target])
+                continue
+            _, index, real_terms, imag_terms, real, imag = step
+            real = _by_face(_combine(real_terms, planes, planes[real]), n, single)
+            if imag_terms is not None:
+                imag = _by_face(_combine(imag_terms, planes, planes[imag]), n, single)
             yield index, real, imag
-            for array in combined:
-                work.give(array)
-            for _, t in filter_terms:
-                term_uses[t] -= 1
-                if not term_uses[t]:
-                    work.give(terms.pop(t))
 
     @property
     def _work(self) -> _Workspace:
@@ -667,19 +706,10 @@ class GaborBank:
 
 
 class _Workspace:
-    """float32 scratch arrays reused from call to call: named ones, grown on demand, and a pool
-    of planes of any shape (``take`` one, ``give`` it back)."""
+    """float32 scratch arrays reused from call to call, by name, grown on demand."""
 
     def __init__(self):
         self._arrays: dict = {}
-        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
-
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        free = self._free.get(shape)
-        return free.pop() if free else np.empty(shape, np.float32)
-
-    def give(self, array: np.ndarray) -> None:
-        self._free.setdefault(array.shape, []).append(array)
 
     def get(self, key, shape: tuple[int, ...]) -> np.ndarray:
         size = math.prod(shape)

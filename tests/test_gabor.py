@@ -97,6 +97,32 @@ def test_a_batch_filters_like_one_face_at_a_time(width):
         np.testing.assert_array_equal(batch[i], bank.responses(face))
 
 
+@pytest.mark.parametrize("taps", [21, 29, 41, 55, 69])
+@pytest.mark.parametrize("rows, width", [(96, 96), (7 * 96, 96), (64, 5 * 128), (16, 80)])
+def test_banded_passes_are_filter2d_bit_for_bit(taps, rows, width):
+    # the bank's long kernels run as band-matrix products only where the BLAS gives filter2D's
+    # bits (checked once per process); here it must, for any kernel, batch and face size
+    import cv2
+
+    from auflow.features import gabor
+
+    if not gabor._band_matches_filter2d():
+        pytest.skip("this BLAS sums in another order: the bank keeps cv2.filter2D")
+    rng = np.random.default_rng(taps)
+    kernel = rng.standard_normal(taps).astype(np.float32)
+    image = rng.random((rows, width), dtype=np.float32)
+    work = gabor._Workspace()
+    reflect = {"borderType": cv2.BORDER_REFLECT}
+    if taps <= width:
+        along_rows = gabor._banded_rows(image, kernel[None, :], np.empty_like(image), work)
+        expected = cv2.filter2D(image, cv2.CV_32F, kernel[None, :], **reflect)
+        np.testing.assert_array_equal(along_rows, expected)
+    if taps <= rows:
+        along_columns = gabor._banded_columns(image, kernel[:, None], np.empty_like(image), work)
+        expected = cv2.filter2D(image, cv2.CV_32F, kernel[:, None], **reflect)
+        np.testing.assert_array_equal(along_columns, expected)
+
+
 def test_real_only_gives_the_same_real_parts():
     image = IMAGES["face"]
     bank = seed_bank()

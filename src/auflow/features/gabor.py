@@ -20,6 +20,10 @@ same half-sample-symmetric border) with 1-D OpenCV passes:
   face's, and read as h rows of n w pixels, every column is one face's. So a pass along rows and
   a pass along columns are each one OpenCV call for the whole batch, with OpenCV's border being
   each face's own, and nothing is filtered twice or padded;
+* a pass with a long kernel is faster as matrix products, by blocks of outputs, of the padded
+  plane by the kernel's band matrix: ``filter2D`` is bound by the latency of its one chain of
+  fused multiply-adds per output, and OpenBLAS computes the same chain (the zeros of the band
+  add nothing), so the bits are ``filter2D``'s (checked once per process: :func:`_banded`);
 * every pass writes into reused scratch arrays: allocating fresh 256 kB arrays costs as much in
   page faults as the filtering itself.
 

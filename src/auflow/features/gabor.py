@@ -669,16 +669,21 @@ class GaborBank:
         """
         count, steps = group.schedule(real_only)
         planes = [work.get(("plane", k), faces.shape) for k in range(count)]
+        work.padded.clear()  # new faces
         for step in steps:
             if step[0] == "pass":
                 _, along_columns, kernel, source, target = step
+                # passes of one plane and kernel length in a row pad it once (the key)
+                key = (source, kernel.size)
                 source = faces if source < 0 else planes[source]
                 if along_columns:
-                    _column_pass(source, kernel, planes[target], n, work)
+                    _column_pass(source, kernel, planes[target], n, work, key)
                 else:
-                    _row_pass(source, kernel, planes[target], work)
+                    _row_pass(source, kernel, planes[target], work, key)
+                work.forget_padding(target)
                 continue
             _, index, real_terms, imag_terms, real, imag = step
+            work.forget_padding(real, imag)
             real = _by_face(_combine(real_terms, planes, planes[real]), n, single)
             if imag_terms is not None:
                 imag = _by_face(_combine(imag_terms, planes, planes[imag]), n, single)
@@ -716,17 +721,30 @@ class GaborBank:
 
 
 class _Workspace:
-    """float32 scratch arrays reused from call to call, by name, grown on demand."""
+    """float32 scratch arrays reused from call to call, by name, grown on demand.
+
+    ``padded`` says what the band passes' padding arrays hold: {name: (plane, kernel length)}
+    of the plane (-1: the faces) padded for that length, so that the next pass of the same
+    plane and length does not pad it again; a plane's entry goes once the plane is written.
+    """
 
     def __init__(self):
         self._arrays: dict = {}
+        self.padded: dict = {}
 
     def get(self, key, shape: tuple[int, ...]) -> np.ndarray:
         size = math.prod(shape)
         array = self._arrays.get(key)
         if array is None or array.size < size:
             array = self._arrays[key] = np.empty(size, np.float32)
+            self.padded.pop(key, None)
         return array[:size].reshape(shape)
+
+    def forget_padding(self, *planes) -> None:
+        """The planes are being written: their padding is no longer theirs."""
+        for name, (plane, _) in list(self.padded.items()):
+            if plane in planes:
+                del self.padded[name]
 
 
 def _by_face(interleaved: np.ndarray, n: int, single: bool) -> np.ndarray:
@@ -737,16 +755,17 @@ def _by_face(interleaved: np.ndarray, n: int, single: bool) -> np.ndarray:
     return by_face[0] if single else by_face
 
 
-def _row_pass(faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work) -> np.ndarray:
+def _row_pass(faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None) -> np.ndarray:
     """Correlate every row of an (h n, w) plane with a (1, k) kernel into ``out``: by banded
-    matrix products for a long kernel (:func:`_banded`), else with ``cv2.filter2D``."""
+    matrix products for a long kernel (:func:`_banded`), else with ``cv2.filter2D``. ``key``:
+    see :func:`_banded_rows`."""
     if _banded(kernel.size, faces.shape[1]):
-        return _banded_rows(faces, kernel, out, work)
+        return _banded_rows(faces, kernel, out, work, key)
     return cv2.filter2D(faces, cv2.CV_32F, kernel, dst=out, **_REFLECT)
 
 
 def _column_pass(
-    faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, n: int, work
+    faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, n: int, work, key=None
 ) -> np.ndarray:
     """Correlate every column of n faces' interleaved rows, an (h n, w) plane, with a (k, 1)
     kernel into ``out``: the faces side by side, by banded matrix products for a long kernel
@@ -762,7 +781,7 @@ def _column_pass(
             face = side_by_side[:, i : i + w]
             cv2.filter2D(face, cv2.CV_32F, kernel, dst=result[:, i : i + w], **_REFLECT)
     elif _banded(kernel.size, h):
-        _banded_columns(side_by_side, kernel, result, work)
+        _banded_columns(side_by_side, kernel, result, work, key)
     else:
         cv2.filter2D(side_by_side, cv2.CV_32F, kernel, dst=result, **_REFLECT)
     return out
@@ -775,13 +794,21 @@ def _banded(taps: int, size: int) -> bool:
     return _BAND_MIN_TAPS <= taps <= size and size % _BAND_BLOCK == 0 and _band_matches_filter2d()
 
 
-def _banded_rows(faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work) -> np.ndarray:
+def _banded_rows(
+    faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None
+) -> np.ndarray:
     """:func:`_row_pass` as products of each block of ``_BAND_BLOCK`` outputs' input window
-    (the rows padded by reflection) by the band matrix of the kernel."""
+    (the rows padded by reflection) by the band matrix of the kernel. ``key``: what ``faces``
+    is, (plane, kernel length), to pad it only if the padding array does not hold it already
+    (``work.padded``); None: pad it."""
     rows, w = faces.shape
     half, block = kernel.size // 2, _BAND_BLOCK
     padded = work.get("band_columns", (rows, w + 2 * half))
-    cv2.copyMakeBorder(faces, 0, 0, half, half, cv2.BORDER_REFLECT, dst=padded)
+    if key is None or work.padded.get("band_columns") != key:
+        cv2.copyMakeBorder(faces, 0, 0, half, half, cv2.BORDER_REFLECT, dst=padded)
+        work.padded.pop("band_columns", None)
+        if key is not None:
+            work.padded["band_columns"] = key
     band = _cached_block_matrix(kernel, 1, block, transposed=True)  # (block + k - 1, block)
     for start in range(0, w, block):
         window = padded[:, start : start + block + 2 * half]
@@ -790,13 +817,17 @@ def _banded_rows(faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work) -
 
 
 def _banded_columns(
-    side_by_side: np.ndarray, kernel: np.ndarray, out: np.ndarray, work
+    side_by_side: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None
 ) -> np.ndarray:
     """A pass along the columns of an (h, m) image, as :func:`_banded_rows` along its rows."""
     h, width = side_by_side.shape
     half, block = kernel.size // 2, _BAND_BLOCK
     padded = work.get("band_rows", (h + 2 * half, width))
-    cv2.copyMakeBorder(side_by_side, half, half, 0, 0, cv2.BORDER_REFLECT, dst=padded)
+    if key is None or work.padded.get("band_rows") != key:
+        cv2.copyMakeBorder(side_by_side, half, half, 0, 0, cv2.BORDER_REFLECT, dst=padded)
+        work.padded.pop("band_rows", None)
+        if key is not None:
+            work.padded["band_rows"] = key
     band = _cached_block_matrix(kernel.reshape(1, -1), 1, block)  # (block, block + k - 1)
     for start in range(0, h, block):
         np.matmul(band, padded[start : start + block + 2 * half], out=out[start : start + block])

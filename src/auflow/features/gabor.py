@@ -301,7 +301,8 @@ class _Group:
         terms: dict[int, int] = {}  # term -> its plane
         steps: list[tuple] = []
         for (index, re, im), filter_terms in zip(self.filters, uses, strict=True):
-            for _, t in filter_terms:
+            # the terms of one first pass one after the other: its padding serves them all
+            for _, t in sorted(filter_terms, key=lambda term: self.terms[term[1]][0]):
                 if t in terms:
                     continue
                 f, kernel = self.terms[t]

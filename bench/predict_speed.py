@@ -6,7 +6,10 @@ demo-video``), a 640x480 video of five faces side by side in every frame
 (:func:`auflow.demo.compose_faces`), the same drifting by about a pixel a frame (so that every
 face is looked for again in every frame), and every subject's crop folder (no detection).
 Targets (issue #24): at least 30, 15 and 1,000 frames/s. ``--align`` measures a cropping mode
-other than the model's default (e.g. ``landmarks``, what the landmark aligner costs).
+other than the model's default (e.g. ``landmarks``, what the landmark aligner costs). For the
+crops it also prints where a crop's CPU time goes: decoding the image, the model's feature
+extractor (and of it the Gabor bank's filtering, for a Gabor extractor), and the rest of
+``auflow predict`` (batching, scoring, the table).
 
 Run after ``make demo``::
 
@@ -34,8 +37,10 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 
 from auflow.demo import compose_faces, write_demo_video  # noqa: E402
-from auflow.io.images import list_frames  # noqa: E402
-from auflow.predict import predict_inputs  # noqa: E402
+from auflow.features.gabor import iter_chunks  # noqa: E402
+from auflow.io.images import list_frames, load_face  # noqa: E402
+from auflow.models.saved import read_manifest  # noqa: E402
+from auflow.predict import check_extractor, predict_inputs  # noqa: E402
 
 
 def five_face_video(demo: Path, out: Path, frames: int, moving: bool = False) -> None:
@@ -75,6 +80,48 @@ def rate(
     return best, best_cpu, faces
 
 
+def crop_stages(model: str, subjects: list[Path], repeats: int) -> dict[str, float]:
+    """CPU milliseconds per crop of each stage of ``auflow predict`` on crop folders, the best
+    of ``repeats`` runs each: ``decoding`` (every crop read as predict reads it), ``features``
+    (the model's extractor, in predict's batches of 256), ``gabor bank`` (the filtering of a
+    Gabor extractor, included in ``features``), ``the rest`` (predict's total less decoding and
+    features) and ``total``."""
+    manifest = read_manifest(model)
+    extractor = check_extractor(manifest, model)
+    paths = [path for subject in subjects for _, path in list_frames(subject)]
+    faces = np.stack([load_face(path, manifest["face_size"]) for path in paths])
+    batches = [faces[start : start + 256] for start in range(0, len(faces), 256)]
+
+    def bank():
+        sampling = getattr(extractor, "sampling_steps", None)  # gabor_energy's
+        steps = sampling(faces.shape[1:]) if sampling else None
+        for batch in batches:
+            for chunk in iter_chunks(len(batch), batch.shape[1:]):  # as the extractors do
+                for _ in extractor.bank_.iter_responses(batch[chunk], steps=steps):
+                    pass
+
+    def predict():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            predict_inputs(model, [str(s) for s in subjects], progress=False)
+
+    stages = {
+        "decoding": lambda: [load_face(path) for path in paths],
+        "features": lambda: [extractor.transform(batch) for batch in batches],
+        "total": predict,
+    }
+    if hasattr(extractor, "bank_"):
+        stages["gabor bank"] = bank
+    best = dict.fromkeys(stages, np.inf)
+    for _ in range(repeats):
+        for name, stage in stages.items():
+            cpu = time.process_time()
+            stage()
+            best[name] = min(best[name], 1e3 * (time.process_time() - cpu) / len(paths))
+    best["the rest"] = best["total"] - best["decoding"] - best["features"]
+    return best
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a saved model folder")
@@ -86,6 +133,11 @@ def main() -> None:
         choices=["box", "landmarks", "eyes", "none"],
         help="auflow predict's --align (default: the model's)",
     )
+    parser.add_argument(
+        "--only",
+        choices=["videos", "crops"],
+        help="measure only the videos or only the crops (default: both)",
+    )
     args = parser.parse_args()
     cv2.setNumThreads(1)
     demo = Path(args.demo)
@@ -94,17 +146,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         one, five = Path(tmp) / "one.avi", Path(tmp) / "five.avi"
         moving = Path(tmp) / "moving.avi"
-        write_demo_video(subject, one)
-        five_face_video(demo, five, args.frames)
-        five_face_video(demo, moving, args.frames, moving=True)
+        cases = []
+        if args.only != "crops":
+            write_demo_video(subject, one)
+            five_face_video(demo, five, args.frames)
+            five_face_video(demo, moving, args.frames, moving=True)
+            cases += [
+                ("640x480 video, one face", [one], 30),
+                ("640x480 video, five faces", [five], 15),
+                ("  the five faces moving", [moving], 15),
+            ]
+        if args.only != "videos":
+            # every subject: loading amortised
+            cases.append(("crops (no detection)", subjects, 1000))
         print(f"model {args.model}, --align {args.align or 'the model default'}")
         load = os.getloadavg()[0]
-        for name, sources, target in (
-            ("640x480 video, one face", [one], 30),
-            ("640x480 video, five faces", [five], 15),
-            ("  the five faces moving", [moving], 15),
-            ("crops (no detection)", subjects, 1000),  # every subject: loading amortised
-        ):
+        for name, sources, target in cases:
             fps, cpu_fps, faces = rate(args.model, sources, args.repeats, args.align)
             print(
                 f"{name:28s} {fps:8.1f} frames/s, {cpu_fps:8.1f} per CPU second "
@@ -112,6 +169,13 @@ def main() -> None:
                 flush=True,
             )
             load = os.getloadavg()[0]
+        if args.only != "videos":
+            stages = crop_stages(args.model, subjects, max(args.repeats, 3))
+            print(
+                "  a crop's CPU time, ms: "
+                + ", ".join(f"{name} {ms:.3f}" for name, ms in stages.items())
+                + f"  load average {os.getloadavg()[0]:.2f}"
+            )
 
 
 if __name__ == "__main__":

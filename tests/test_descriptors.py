@@ -81,6 +81,18 @@ def test_a_batch_gives_the_features_of_one_face_at_a_time(name):
     np.testing.assert_allclose(batch, one_by_one, rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.parametrize("width", [96, 30])
+def test_gabor_energy_of_a_face_does_not_depend_on_its_batch(width):
+    # bit for bit, as auflow predict (batches of 256) must give the pipeline's features
+    # (batches of 64): 96 px faces are filtered side by side, 30 px ones face by face
+    faces = np.stack([face_like(96, width, seed=s) for s in range(9)])
+    model = fitted("gabor_energy")
+    batch = model.transform(faces)
+    np.testing.assert_array_equal(batch[2:7], model.transform(faces[2:7]))
+    for i in (0, 8):
+        np.testing.assert_array_equal(batch[i], model.transform(faces[i : i + 1])[0])
+
+
 @pytest.mark.parametrize("name", EXPECTED)
 def test_scikit_learn_contract(name):
     model = make_extractor(name)

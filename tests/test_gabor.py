@@ -12,7 +12,7 @@ from auflow.features.gabor import (
     SEED_FREQUENCIES,
     SEED_ORIENTATIONS_DEG,
     GaborBank,
-    reflect_index,
+    reflected_range,
     sample_positions,
     separable_gabor_kernel,
     validate_frequencies,
@@ -84,21 +84,43 @@ def test_bank_order_and_names():
     assert len(bank) == 4
 
 
-def test_a_batch_filters_like_one_face_at_a_time(monkeypatch):
-    # nine 96 x 64 faces make one chunk: the small kernels (0.2, 0.3) run on the faces stacked
-    # with reflected rows between them, the large one (0.1) face by face
-    import auflow.features.gabor as module
-
-    stacked = []
-    pad_rows = module._pad_rows
-    monkeypatch.setattr(module, "_pad_rows", lambda *a: stacked.append(a[3]) or pad_rows(*a))
-    faces = np.stack([face_like(96, 64, seed=s) for s in range(9)])
+@pytest.mark.parametrize("width", [64, 30])
+def test_a_batch_filters_like_one_face_at_a_time(width):
+    # the same bits: the passes along columns filter 64 px faces side by side in one call and
+    # 30 px faces face by face (OpenCV's tail loops would round differently side by side);
+    # 0.1's 37 px kernel is longer than the 30 px side
+    faces = np.stack([face_like(96, width, seed=s) for s in range(9)])
     bank = GaborBank((0.1, 0.2, 0.3), (0, 45, 90, 135))
     batch = bank.responses(faces)
-    assert batch.shape == (9, 12, 96, 64)
-    assert sorted(set(stacked)) == [6, 9]  # half-sizes of the 0.3 and 0.2 kernels
+    assert batch.shape == (9, 12, 96, width)
     for i, face in enumerate(faces):
-        np.testing.assert_allclose(batch[i], bank.responses(face), rtol=0, atol=1e-6)
+        np.testing.assert_array_equal(batch[i], bank.responses(face))
+
+
+@pytest.mark.parametrize("taps", [21, 29, 41, 55, 69])
+@pytest.mark.parametrize("rows, width", [(96, 96), (7 * 96, 96), (64, 5 * 128), (16, 80)])
+def test_banded_passes_are_filter2d_bit_for_bit(taps, rows, width):
+    # the bank's long kernels run as band-matrix products only where the BLAS gives filter2D's
+    # bits (checked once per process); here it must, for any kernel, batch and face size
+    import cv2
+
+    from auflow.features import gabor
+
+    if not gabor._band_matches_filter2d():
+        pytest.skip("this BLAS sums in another order: the bank keeps cv2.filter2D")
+    rng = np.random.default_rng(taps)
+    kernel = rng.standard_normal(taps).astype(np.float32)
+    image = rng.random((rows, width), dtype=np.float32)
+    work = gabor._Workspace()
+    reflect = {"borderType": cv2.BORDER_REFLECT}
+    if taps <= width:
+        along_rows = gabor._banded_rows(image, kernel[None, :], np.empty_like(image), work)
+        expected = cv2.filter2D(image, cv2.CV_32F, kernel[None, :], **reflect)
+        np.testing.assert_array_equal(along_rows, expected)
+    if taps <= rows:
+        along_columns = gabor._banded_columns(image, kernel[:, None], np.empty_like(image), work)
+        expected = cv2.filter2D(image, cv2.CV_32F, kernel[:, None], **reflect)
+        np.testing.assert_array_equal(along_columns, expected)
 
 
 def test_real_only_gives_the_same_real_parts():
@@ -165,7 +187,7 @@ def test_sampled_real_only_and_one_face():
 
 
 @pytest.mark.parametrize("n, pad", [(5, 2), (5, 5), (3, 8), (1, 4)])
-def test_reflect_index_is_scipy_reflect(n, pad):
+def test_reflected_range_is_scipy_reflect(n, pad):
     from scipy import ndimage as ndi
 
     line = np.arange(n, dtype=float)
@@ -175,7 +197,7 @@ def test_reflect_index_is_scipy_reflect(n, pad):
         weights[pad + shift] = 1
         # correlate1d with mode='reflect' is what ndi.convolve (skimage's gabor) uses
         expected = ndi.correlate1d(line, weights, mode="reflect")
-        got = line[reflect_index(n, pad)][pad + shift : pad + shift + n]
+        got = line[reflected_range(n, -pad, n + 2 * pad)][pad + shift : pad + shift + n]
         np.testing.assert_array_equal(got, expected)
 
 

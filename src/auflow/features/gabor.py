@@ -15,10 +15,15 @@ same half-sample-symmetric border) with 1-D OpenCV passes:
 * ``ndi.convolve`` is a convolution and OpenCV filters correlate: flipping a Gabor kernel
   conjugates it (Gaussian even, phase odd), so the bank correlates with the conjugate kernels;
 * scipy's ``mode='reflect'`` is half-sample symmetric (``d c b a | a b c d``), OpenCV's
-  ``BORDER_REFLECT`` (not ``BORDER_REFLECT_101``). A batch of faces is one tall image: passes
-  along rows use OpenCV's border (each row belongs to one face); passes along columns run face
-  by face, or, when the kernel is short next to the face, once over the faces stacked with their
-  own reflected rows between them;
+  ``BORDER_REFLECT`` (not ``BORDER_REFLECT_101``). A batch of n faces of h x w is held with
+  their rows interleaved, as an (h, n, w) array: read as n h rows of w pixels, every row is one
+  face's, and read as h rows of n w pixels, every column is one face's. So a pass along rows and
+  a pass along columns are each one OpenCV call for the whole batch, with OpenCV's border being
+  each face's own, and nothing is filtered twice or padded;
+* a pass with a long kernel is faster as matrix products, by blocks of outputs, of the padded
+  plane by the kernel's band matrix: ``filter2D`` is bound by the latency of its one chain of
+  fused multiply-adds per output, and OpenBLAS computes the same chain (the zeros of the band
+  add nothing), so the bits are ``filter2D``'s (checked once per process: :func:`_banded`);
 * every pass writes into reused scratch arrays: allocating fresh 256 kB arrays costs as much in
   page faults as the filtering itself.
 
@@ -36,7 +41,7 @@ import functools
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -52,11 +57,21 @@ CHUNK_PIXELS = 1 << 16
 # Kernel parts smaller than this (relative to the kernel's peak) are numerical noise, e.g. the sine
 # part of the 90 deg row kernel, scaled by cos(pi / 2) = 6e-17: dropping it saves a pass.
 _NEGLIGIBLE = 1e-9
-# OpenCV's BORDER_REFLECT is scipy's mode='reflect'; a row belongs to one face, so OpenCV's border
-# of a pass along rows is that face's border.
-_ROWS = {"borderType": cv2.BORDER_REFLECT}
-# Stack faces for column passes only while the padding adds at most this fraction of rows.
-_MAX_PAD_FRACTION = 0.25
+# OpenCV's BORDER_REFLECT is scipy's mode='reflect'; with the faces' rows interleaved every row
+# and every column belongs to one face, so OpenCV's border is that face's border.
+_REFLECT = {"borderType": cv2.BORDER_REFLECT}
+# Passes with kernels of at least _BAND_MIN_TAPS taps run as products by band matrices
+# (_banded), _BAND_BLOCK outputs a block: 1.2-2.2x as fast as filter2D for 21-55 taps at 96 px
+# (columns, faces side by side, gain the most), slower below about 20 taps. Measured with
+# OpenBLAS 0.3.31 on one core: 16 was the best block of 8, 16, 24 and 32.
+_BAND_MIN_TAPS = 21
+_BAND_BLOCK = 16
+# A pass along columns filters the faces side by side, one call, only when their width is a
+# multiple of this; else face by face. OpenCV's vector loops give every pixel the same fused
+# multiply-adds whatever its place in a row, its tail loops do not (measured with AVX2: widths
+# of 8k pixels gave the same bits face by face and side by side, 20, 28, 36... did not), and a
+# face's features must not depend on its neighbours in a batch.
+_SIDE_BY_SIDE_WIDTH = 16
 # Sampled outputs per block of the sampled passes' matrix products: small blocks waste less of
 # the band (a block reads (block - 1) * step + kernel length inputs), large ones make larger,
 # more efficient products. 8 was the fastest of 8, 16 and 32 at steps 2 and 4 (256 px faces).
@@ -161,22 +176,13 @@ def separable_gabor_kernel(
 
 
 @functools.lru_cache(maxsize=256)
-def reflect_index(n: int, pad: int) -> np.ndarray:
-    """Indices of ``range(-pad, n + pad)`` folded into ``[0, n)`` as scipy's ``mode='reflect'``.
-
-    Half-sample symmetric and periodic with period ``2 n``, so pads longer than ``n`` work too.
-    Returns (n + 2 pad,) intp.
-    """
-    m = np.mod(np.arange(-pad, n + pad), 2 * n)
-    index = np.where(m < n, m, 2 * n - 1 - m)
-    index.flags.writeable = False  # shared through the cache
-    return index
-
-
-@functools.lru_cache(maxsize=256)
-def _reflected_range(n: int, start: int, count: int) -> np.ndarray:
+def reflected_range(n: int, start: int, count: int) -> np.ndarray:
     """Indices of ``range(start, start + count)`` folded into ``[0, n)`` as scipy's
-    ``mode='reflect'``: (count,) intp."""
+    ``mode='reflect'``.
+
+    Half-sample symmetric and periodic with period ``2 n``, so ranges reaching further than
+    ``n`` beyond either end work too. Returns (count,) intp, read-only (shared by the cache).
+    """
     m = np.mod(np.arange(start, start + count), 2 * n)
     index = np.where(m < n, m, 2 * n - 1 - m)
     index.flags.writeable = False
@@ -244,18 +250,83 @@ class _Parts:
 
 @dataclass
 class _Group:
-    """The filters of one frequency: they share a row padding and some passes.
+    """The filters of one frequency: they share some passes.
 
     A term is one real separable product ``C(a) R(b)``, computed in one of two orders: ``"cr"``
-    (column pass on the row-padded faces, crop, then row pass) or ``"rc"`` (row pass, pad rows,
-    column pass, crop). First passes are shared by the terms that start with the same kernel.
+    (column pass, then row pass) or ``"rc"`` (row pass, then column pass). First passes are
+    shared by the terms that start with the same kernel.
     """
 
-    pad: int
     first: list[tuple[str, np.ndarray]]  # (order, kernel): (k, 1) column or (1, k) row, float32
     terms: list[tuple[int, np.ndarray]]  # (first-pass id, second-pass kernel)
     # per filter: (bank index, real terms, imaginary terms), term = (sign, term id)
     filters: list[tuple[int, list[tuple[int, int]], list[tuple[int, int]]]]
+    _schedules: dict = field(default_factory=dict, repr=False)
+
+    def schedule(self, real_only: bool) -> tuple[int, list[tuple]]:
+        """The passes and outputs of this frequency, in order, on numbered planes.
+
+        Each pass is computed when a filter first needs it, and its plane numbered again once
+        no remaining filter needs it (a smaller cache footprint); worked out once, so that
+        filtering a chunk of faces runs the list without the bookkeeping.
+
+        Returns
+        -------
+        planes : int, how many planes the steps use.
+        steps : ``("pass", along_columns, kernel, source, target)`` (``source`` -1: the faces)
+            and ``("filter", index, real terms, imaginary terms or None, real plane, imaginary
+            plane)``, a term being (sign, plane).
+        """
+        if real_only in self._schedules:
+            return self._schedules[real_only]
+        free: list[int] = []
+        planes = 0
+
+        def take() -> int:
+            nonlocal planes
+            if free:
+                return free.pop()
+            planes += 1
+            return planes - 1
+
+        uses = [re + ([] if real_only else im) for _, re, im in self.filters]
+        term_uses: dict[int, int] = {}
+        for filter_terms in uses:
+            for _, t in filter_terms:
+                term_uses[t] = term_uses.get(t, 0) + 1
+        first_uses: dict[int, int] = {}
+        for t in term_uses:
+            first_uses[self.terms[t][0]] = first_uses.get(self.terms[t][0], 0) + 1
+        firsts: dict[int, int] = {}  # first pass -> its plane
+        terms: dict[int, int] = {}  # term -> its plane
+        steps: list[tuple] = []
+        for (index, re, im), filter_terms in zip(self.filters, uses, strict=True):
+            # the terms of one first pass one after the other: its padding serves them all
+            for _, t in sorted(filter_terms, key=lambda term: self.terms[term[1]][0]):
+                if t in terms:
+                    continue
+                f, kernel = self.terms[t]
+                order, first_kernel = self.first[f]
+                if f not in firsts:
+                    firsts[f] = take()
+                    steps.append(("pass", order == "cr", first_kernel, -1, firsts[f]))
+                terms[t] = take()
+                steps.append(("pass", order == "rc", kernel, firsts[f], terms[t]))
+                first_uses[f] -= 1
+                if not first_uses[f]:
+                    free.append(firsts.pop(f))
+            real, imag = take(), None if real_only else take()
+            real_terms = [(sign, terms[t]) for sign, t in re]
+            imag_terms = None if real_only else [(sign, terms[t]) for sign, t in im]
+            steps.append(("filter", index, real_terms, imag_terms, real, imag))
+            # free once the filter's responses have been used (the caller's next step)
+            free.extend(plane for plane in (real, imag) if plane is not None)
+            for _, t in filter_terms:
+                term_uses[t] -= 1
+                if not term_uses[t]:
+                    free.append(terms.pop(t))
+        self._schedules[real_only] = planes, steps
+        return planes, steps
 
 
 @dataclass
@@ -395,7 +466,6 @@ class GaborBank:
             return columns.kernels[k][:, None] if kind == "c" else rows.kernels[k][None, :]
 
         return _Group(
-            pad=max(len(k) // 2 for k in columns.kernels),
             first=[(o, kernel(o[0], k)) for (o, k) in first_ids],
             terms=[(first_ids[(o, f)], kernel(o[1], k)) for (o, f, k) in term_ids],
             filters=filters,
@@ -485,11 +555,12 @@ class GaborBank:
         index : int, the filter's position in :attr:`filters` (bank order; frequencies are
             done one after the other, so indices do not come in order).
         real, imag : (n, h_s, w_s) float32, or (h_s, w_s) for one face, the numbers of sampled
-            rows and columns (h, w with step 1); ``imag`` is None if ``real_only``. They are
-            views of the bank's reusable workspace: use or copy them before the next iteration
-            and do not write to them. (Fresh 256 kB arrays for every pass cost as much as the
-            filtering itself, in page faults.) For the same reason a bank is not thread-safe:
-            use one per thread.
+            rows and columns (h, w with step 1); ``imag`` is None if ``real_only``. Their
+            memory holds the faces' rows interleaved: ``real.transpose(1, 0, 2)``, (h_s, n,
+            w_s), is C-contiguous (see the module docstring). They are views of the bank's
+            reusable workspace: use or copy them before the next iteration and do not write to
+            them. (Fresh 256 kB arrays for every pass cost as much as the filtering itself, in
+            page faults.) For the same reason a bank is not thread-safe: use one per thread.
         """
         faces = np.ascontiguousarray(faces, dtype=np.float32)
         single = faces.ndim == 2
@@ -503,14 +574,16 @@ class GaborBank:
                 f"steps: one per frequency {list(self.frequencies)} expected, got {list(steps)}"
             )
         n, h, w = faces.shape
-        shape = (h, w) if single else (n, h, w)
-        flat = faces.reshape(n * h, w)
         work = self._work
+        interleaved = None
         for group, sampled, step in zip(self._groups, self._sampled_groups, steps, strict=True):
-            if step == 1:
-                yield from self._iter_group(group, flat, n, h, real_only, work, shape)
-            else:
+            if step > 1:
                 yield from self._iter_sampled_group(sampled, faces, step, real_only, work, single)
+                continue
+            if interleaved is None:
+                interleaved = work.get("faces", (h * n, w))
+                np.copyto(interleaved.reshape(h, n, w), faces.transpose(1, 0, 2))
+            yield from self._iter_group(group, interleaved, n, real_only, work, single)
 
     def _iter_sampled_group(self, group: _SampledGroup, faces, step, real_only, work, single):
         """The responses of one frequency's filters at every ``step``-th row and column.
@@ -530,7 +603,7 @@ class GaborBank:
         row_blocks, col_blocks = -(-h_s // block), -(-w_s // block)
         padded_h = (row_blocks - 1) * block * step + window
         padded = work.get("sampled_rows", (n, padded_h, w))
-        np.take(faces, _reflected_range(h, int(rows[0]) - half, padded_h), axis=1, out=padded)
+        np.take(faces, reflected_range(h, int(rows[0]) - half, padded_h), axis=1, out=padded)
         item = padded.itemsize
         windows = np.lib.stride_tricks.as_strided(
             padded,
@@ -563,7 +636,7 @@ class GaborBank:
                     dst=work.get("sampled_padded", (m, padded_w)),
                 )
             else:  # a kernel longer than the face: fold as often as needed
-                first = np.take(first, _reflected_range(w, -left, padded_w), axis=1)
+                first = np.take(first, reflected_range(w, -left, padded_w), axis=1)
             row_windows = np.lib.stride_tricks.as_strided(
                 first,
                 shape=(col_blocks, m, window),
@@ -580,67 +653,42 @@ class GaborBank:
             for k in range(c):
                 for r, row_part in enumerate(row_parts):
                     terms[(columns.start + k, row_part)] = second[k, r, :, :h_s, :w_s]
-        shape = (h_s, w_s) if single else (n, h_s, w_s)
         for index, real_terms, imag_terms in group.filters:
-            real = _combine_sampled(real_terms, terms, work.get("sampled_real", (n, h_s, w_s)))
+            real = work.get("sampled_real", (h_s, n, w_s))
+            _combine_sampled(real_terms, terms, real.transpose(1, 0, 2))
             imag = None
             if not real_only:
-                imag = _combine_sampled(imag_terms, terms, work.get("sampled_imag", (n, h_s, w_s)))
-                imag = imag.reshape(shape)
-            yield index, real.reshape(shape), imag
+                imag = work.get("sampled_imag", (h_s, n, w_s))
+                _combine_sampled(imag_terms, terms, imag.transpose(1, 0, 2))
+                imag = _by_face(imag, n, single)
+            yield index, _by_face(real, n, single), imag
 
-    def _iter_group(self, group: _Group, flat, n, h, real_only, work, shape):
-        """The responses of one frequency's filters, computing each pass when first needed and
-        recycling its plane once no remaining filter needs it (a smaller cache footprint)."""
-        w = flat.shape[1]
-        plane = (n * h, w)
-        # Stacking faces with padding rows between them saves one OpenCV call per face per
-        # column pass but filters the padding too: worth it only for small kernels.
-        pad = group.pad if n > 1 and 2 * group.pad <= _MAX_PAD_FRACTION * h else 0
-        padded = None
-        uses = [re + ([] if real_only else im) for _, re, im in group.filters]
-        term_uses: dict[int, int] = {}
-        first_uses: dict[int, int] = {}
-        for filter_terms in uses:
-            for _, t in filter_terms:
-                term_uses[t] = term_uses.get(t, 0) + 1
-        for t in term_uses:
-            first_uses[group.terms[t][0]] = first_uses.get(group.terms[t][0], 0) + 1
-        firsts: dict[int, np.ndarray] = {}
-        terms: dict[int, np.ndarray] = {}
-        for (index, re, im), filter_terms in zip(group.filters, uses, strict=True):
-            for _, t in filter_terms:
-                if t in terms:
-                    continue
-                f, kernel = group.terms[t]
-                order, first_kernel = group.first[f]
-                if f not in firsts:
-                    out = work.take(plane)
-                    if order == "rc":
-                        firsts[f] = cv2.filter2D(flat, cv2.CV_32F, first_kernel, dst=out, **_ROWS)
-                    else:
-                        if pad and padded is None:
-                            padded = work.get("padded", (n * (h + 2 * pad), w))
-                            _pad_rows(flat, n, h, pad, padded)
-                        firsts[f] = _column_pass(flat, first_kernel, n, h, pad, out, work, padded)
-                out = work.take(plane)
-                if order == "cr":
-                    terms[t] = cv2.filter2D(firsts[f], cv2.CV_32F, kernel, dst=out, **_ROWS)
+    def _iter_group(self, group: _Group, faces, n, real_only, work, single):
+        """The responses of one frequency's filters, by :meth:`_Group.schedule`.
+
+        ``faces``: (h n, w), the rows of n faces interleaved; every plane is laid out so.
+        """
+        count, steps = group.schedule(real_only)
+        planes = [work.get(("plane", k), faces.shape) for k in range(count)]
+        work.padded.clear()  # new faces
+        for step in steps:
+            if step[0] == "pass":
+                _, along_columns, kernel, source, target = step
+                # passes of one plane and kernel length in a row pad it once (the key)
+                key = (source, kernel.size)
+                source = faces if source < 0 else planes[source]
+                if along_columns:
+                    _column_pass(source, kernel, planes[target], n, work, key)
                 else:
-                    terms[t] = _column_pass(firsts[f], kernel, n, h, pad, out, work)
-                first_uses[f] -= 1
-                if not first_uses[f]:
-                    work.give(firsts.pop(f))
-            combined = [work.take(plane) for _ in range(1 if real_only else 2)]
-            real = _combine(re, terms, combined[0]).reshape(shape)
-            imag = None if real_only else _combine(im, terms, combined[1]).reshape(shape)
+                    _row_pass(source, kernel, planes[target], work, key)
+                work.forget_padding(target)
+                continue
+            _, index, real_terms, imag_terms, real, imag = step
+            work.forget_padding(real, imag)
+            real = _by_face(_combine(real_terms, planes, planes[real]), n, single)
+            if imag_terms is not None:
+                imag = _by_face(_combine(imag_terms, planes, planes[imag]), n, single)
             yield index, real, imag
-            for array in combined:
-                work.give(array)
-            for _, t in filter_terms:
-                term_uses[t] -= 1
-                if not term_uses[t]:
-                    work.give(terms.pop(t))
 
     @property
     def _work(self) -> _Workspace:
@@ -674,64 +722,147 @@ class GaborBank:
 
 
 class _Workspace:
-    """float32 scratch arrays reused from call to call: named ones, grown on demand, and a pool
-    of planes of any shape (``take`` one, ``give`` it back)."""
+    """float32 scratch arrays reused from call to call, by name, grown on demand.
+
+    ``padded`` says what the band passes' padding arrays hold: {name: (plane, kernel length)}
+    of the plane (-1: the faces) padded for that length, so that the next pass of the same
+    plane and length does not pad it again; a plane's entry goes once the plane is written.
+    """
 
     def __init__(self):
         self._arrays: dict = {}
-        self._free: dict[tuple[int, ...], list[np.ndarray]] = {}
-
-    def take(self, shape: tuple[int, ...]) -> np.ndarray:
-        free = self._free.get(shape)
-        return free.pop() if free else np.empty(shape, np.float32)
-
-    def give(self, array: np.ndarray) -> None:
-        self._free.setdefault(array.shape, []).append(array)
+        self.padded: dict = {}
 
     def get(self, key, shape: tuple[int, ...]) -> np.ndarray:
         size = math.prod(shape)
         array = self._arrays.get(key)
         if array is None or array.size < size:
             array = self._arrays[key] = np.empty(size, np.float32)
+            self.padded.pop(key, None)
         return array[:size].reshape(shape)
 
+    def forget_padding(self, *planes) -> None:
+        """The planes are being written: their padding is no longer theirs."""
+        for name, (plane, _) in list(self.padded.items()):
+            if plane in planes:
+                del self.padded[name]
 
-def _pad_rows(flat: np.ndarray, n: int, h: int, pad: int, out: np.ndarray) -> np.ndarray:
-    """(n h, w) stack of faces -> ``out``, (n (h + 2 pad), w): each face between its own
-    reflected rows."""
-    w = flat.shape[1]
-    np.take(flat.reshape(n, h, w), reflect_index(h, pad), axis=1, out=out.reshape(n, -1, w))
-    return out
+
+def _by_face(interleaved: np.ndarray, n: int, single: bool) -> np.ndarray:
+    """An (h n, w) or (h, n, w) plane of n faces' interleaved rows as the (n, h, w) view of
+    its faces, or (h, w) for one face."""
+    w = interleaved.shape[-1]
+    by_face = interleaved.reshape(-1, n, w).transpose(1, 0, 2)
+    return by_face[0] if single else by_face
+
+
+def _row_pass(faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None) -> np.ndarray:
+    """Correlate every row of an (h n, w) plane with a (1, k) kernel into ``out``: by banded
+    matrix products for a long kernel (:func:`_banded`), else with ``cv2.filter2D``. ``key``:
+    see :func:`_banded_rows`."""
+    if _banded(kernel.size, faces.shape[1]):
+        return _banded_rows(faces, kernel, out, work, key)
+    return cv2.filter2D(faces, cv2.CV_32F, kernel, dst=out, **_REFLECT)
 
 
 def _column_pass(
-    flat: np.ndarray,
-    kernel: np.ndarray,
-    n: int,
-    h: int,
-    pad: int,
-    out: np.ndarray,
-    work: _Workspace,
-    padded: np.ndarray | None = None,
+    faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, n: int, work, key=None
 ) -> np.ndarray:
-    """Correlate each face of a (n h, w) stack with a (k, 1) kernel into ``out``, each face with
-    its own border.
-
-    ``pad == 0``: one call per face, OpenCV's border. Otherwise ``pad >= k // 2`` rows of
-    reflection between faces (``padded``, if given, is ``flat`` so padded).
-    """
-    if not pad:
-        for i in range(0, n * h, h):
-            cv2.filter2D(flat[i : i + h], cv2.CV_32F, kernel, dst=out[i : i + h], **_ROWS)
-        return out
-    w = flat.shape[1]
-    tall = (n * (h + 2 * pad), w)
-    if padded is None:
-        padded = _pad_rows(flat, n, h, pad, work.get("padded_first", tall))
-    # OpenCV's own border touches only the padding rows, which are dropped
-    full = cv2.filter2D(padded, cv2.CV_32F, kernel, dst=work.get("column", tall))
-    np.copyto(out.reshape(n, h, w), full.reshape(n, h + 2 * pad, w)[:, pad : pad + h])
+    """Correlate every column of n faces' interleaved rows, an (h n, w) plane, with a (k, 1)
+    kernel into ``out``: the faces side by side, by banded matrix products for a long kernel
+    (:func:`_banded`) or in one ``cv2.filter2D`` call, or face by face when their width would
+    not give every pixel the same arithmetic side by side (:data:`_SIDE_BY_SIDE_WIDTH`)."""
+    rows, w = faces.shape
+    h = rows // n
+    side_by_side, result = faces.reshape(h, n * w), out.reshape(h, n * w)
+    if w % _SIDE_BY_SIDE_WIDTH:
+        # face by face, as filter2D filters one face: side by side or by banded products its
+        # last columns would get the vector loops' arithmetic instead of the tail loops'
+        for i in range(0, n * w, w):  # strided views: OpenCV writes into them in place
+            face = side_by_side[:, i : i + w]
+            cv2.filter2D(face, cv2.CV_32F, kernel, dst=result[:, i : i + w], **_REFLECT)
+    elif _banded(kernel.size, h):
+        _banded_columns(side_by_side, kernel, result, work, key)
+    else:
+        cv2.filter2D(side_by_side, cv2.CV_32F, kernel, dst=result, **_REFLECT)
     return out
+
+
+def _banded(taps: int, size: int) -> bool:
+    """Whether a pass of a ``taps``-long kernel along a side of ``size`` pixels runs as banded
+    matrix products: a long kernel (:data:`_BAND_MIN_TAPS`) no longer than the side, whole
+    blocks, and a BLAS that gives ``cv2.filter2D``'s bits (:func:`_band_matches_filter2d`)."""
+    return _BAND_MIN_TAPS <= taps <= size and size % _BAND_BLOCK == 0 and _band_matches_filter2d()
+
+
+def _banded_rows(
+    faces: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None
+) -> np.ndarray:
+    """:func:`_row_pass` as products of each block of ``_BAND_BLOCK`` outputs' input window
+    (the rows padded by reflection) by the band matrix of the kernel. ``key``: what ``faces``
+    is, (plane, kernel length), to pad it only if the padding array does not hold it already
+    (``work.padded``); None: pad it."""
+    rows, w = faces.shape
+    half, block = kernel.size // 2, _BAND_BLOCK
+    padded = work.get("band_columns", (rows, w + 2 * half))
+    if key is None or work.padded.get("band_columns") != key:
+        cv2.copyMakeBorder(faces, 0, 0, half, half, cv2.BORDER_REFLECT, dst=padded)
+        work.padded.pop("band_columns", None)
+        if key is not None:
+            work.padded["band_columns"] = key
+    band = _cached_block_matrix(kernel, 1, block, transposed=True)  # (block + k - 1, block)
+    for start in range(0, w, block):
+        window = padded[:, start : start + block + 2 * half]
+        np.matmul(window, band, out=out[:, start : start + block])
+    return out
+
+
+def _banded_columns(
+    side_by_side: np.ndarray, kernel: np.ndarray, out: np.ndarray, work, key=None
+) -> np.ndarray:
+    """A pass along the columns of an (h, m) image, as :func:`_banded_rows` along its rows."""
+    h, width = side_by_side.shape
+    half, block = kernel.size // 2, _BAND_BLOCK
+    padded = work.get("band_rows", (h + 2 * half, width))
+    if key is None or work.padded.get("band_rows") != key:
+        cv2.copyMakeBorder(side_by_side, half, half, 0, 0, cv2.BORDER_REFLECT, dst=padded)
+        work.padded.pop("band_rows", None)
+        if key is not None:
+            work.padded["band_rows"] = key
+    band = _cached_block_matrix(kernel.reshape(1, -1), 1, block)  # (block, block + k - 1)
+    for start in range(0, h, block):
+        np.matmul(band, padded[start : start + block + 2 * half], out=out[start : start + block])
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def _band_matches_filter2d() -> bool:
+    """Whether this process's BLAS computes banded matrix products with ``cv2.filter2D``'s
+    arithmetic, checked once on random faces.
+
+    ``cv2.filter2D`` computes each output as one chain of fused multiply-adds, tap after tap,
+    from zero; a product by a band matrix whose row holds the kernel between zeros is the same
+    chain when the BLAS accumulates each output along its inner dimension in order, as
+    OpenBLAS's kernels do (the zeros add nothing). Another BLAS (or an OpenBLAS kernel for
+    another processor) may sum in another order: then every pass stays with ``cv2.filter2D``,
+    so that the features do not depend on the BLAS.
+    """
+    rng = np.random.default_rng(0)
+    work = _Workspace()
+    for taps in (_BAND_MIN_TAPS, 55):
+        kernel = rng.standard_normal(taps).astype(np.float32)
+        for rows, width in ((64, 96), (3 * 96, 64), (96, 7 * 96), (7 * 96, 96)):
+            image = rng.random((rows, width), dtype=np.float32)
+            along_rows = _banded_rows(image, kernel[None, :], np.empty_like(image), work)
+            along_columns = _banded_columns(image, kernel[:, None], np.empty_like(image), work)
+            if not (
+                np.array_equal(along_rows, cv2.filter2D(image, -1, kernel[None, :], **_REFLECT))
+                and np.array_equal(
+                    along_columns, cv2.filter2D(image, -1, kernel[:, None], **_REFLECT)
+                )
+            ):
+                return False
+    return True
 
 
 def _combine(terms: list[tuple[int, int]], computed: dict, out: np.ndarray) -> np.ndarray:

@@ -39,7 +39,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from auflow.io.images import IMAGE_SUFFIXES, frame_number, grey_levels, list_frames, load_face
+from auflow.io.images import IMAGE_SUFFIXES, frame_files, frame_number, grey_levels, load_face
 
 VIDEO_SUFFIXES = (".avi", ".mp4", ".m4v", ".mov", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv")
 
@@ -85,9 +85,10 @@ class MediaInput:
         The path as given.
     kind : str
         ``"folder"``, ``"image"`` or ``"video"``.
-    frames : list of (int, Path)
-        A folder's images in frame order; ``[(frame, path)]`` for a single image; empty for a
-        video (its frames are known only once decoded).
+    frames : list of (int, str)
+        A folder's images in frame order (:func:`auflow.io.images.frame_files`: paths as
+        strings, no Path object per image); ``[(frame, path)]`` for a single image; empty for
+        a video (its frames are known only once decoded).
     expected_frames : int
         Frames to expect, for a progress bar: exact for images, the container's frame count
         for a video (which may differ from what decodes; 0 if the container does not say).
@@ -95,7 +96,7 @@ class MediaInput:
 
     input: str
     kind: str
-    frames: list[tuple[int, Path]]
+    frames: list[tuple[int, str]]
     expected_frames: int
 
 
@@ -132,7 +133,7 @@ def _open_input(path: str | Path) -> MediaInput:
     if not path.exists():
         raise ValueError(f"{given}: no such file or folder")
     if path.is_dir():
-        frames = list_frames(path)
+        frames = frame_files(path)
         if not frames:
             folders = sorted(p.name for p in path.iterdir() if p.is_dir())
             hint = (
@@ -149,7 +150,7 @@ def _open_input(path: str | Path) -> MediaInput:
     if suffix in IMAGE_SUFFIXES:
         if cv2.imread(str(path), cv2.IMREAD_UNCHANGED) is None:
             raise ValueError(f"{given}: cannot be read as an image (empty or corrupt file)")
-        return MediaInput(given, "image", [(_single_image_frame(path), path)], 1)
+        return MediaInput(given, "image", [(_single_image_frame(path), str(path))], 1)
     if suffix in VIDEO_SUFFIXES:
         capture = cv2.VideoCapture(str(path))
         try:

@@ -182,7 +182,7 @@ def check_compatible(manifest: dict, path) -> None:
             f"{MODEL_FORMAT}; re-run the pipeline's fit_final rule with this version"
         )
     saved = (manifest.get("packages") or {}).get("scikit-learn") or ""
-    installed = package_versions()["scikit-learn"] or ""
+    installed = package_versions(["scikit-learn"])["scikit-learn"] or ""  # not all 8: 3 ms
     if saved.split(".")[:2] != installed.split(".")[:2]:
         raise ModelError(
             f"{path}: trained with scikit-learn {saved}, this environment has {installed}; "

@@ -93,6 +93,40 @@ def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
 # far beyond the few minutes it takes: only turns a run that died silently into a failure
 PIPELINE_LIMIT_S = 3600
 
+# The test files that take longest, longest first (--durations of a whole run, under load 6-9;
+# the files of the shared run's readers count their own work, not their wait for it). Under
+# pytest-xdist (--dist=loadfile --no-loadscope-reorder, pyproject.toml) a file runs on one
+# worker, and files are handed out in collection order as workers free up: a long file handed
+# out last runs alone while the other worker idles (two clean runs of test_crash, 550 s, did).
+# Started first, the long files share the time and the short ones fill in at the end. The
+# readers of the shared tiny run (pipeline_run) come after the first few, once it has had
+# time to finish. Files not listed follow, in their usual order.
+LONGEST_FIRST = [
+    "test_crash.py",
+    "test_slurm.py",  # mostly waiting for SLURM's status polls
+    "test_registry_plugin.py",
+    "test_invariance.py",
+    "test_cross.py",
+    "test_leakage.py",
+    "test_bad_input.py",
+    "test_predict.py",
+    "test_workflow.py",
+    "test_sequence.py",
+    "test_stacking.py",
+    "test_aligned_models.py",
+    "test_report.py",
+    "test_study.py",
+    "test_logistic.py",
+    "test_labels.py",
+]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Runs the files of :data:`LONGEST_FIRST` first, in its order (a stable sort: the tests of a
+    file, and the files not listed, keep their order)."""
+    place = {name: rank for rank, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: place.get(item.path.name, len(place)))
+
 
 def _start_pipeline(session: Path) -> None:
     """Start the tiny run in ``session``/pipeline in the background, unless a worker has."""

@@ -93,31 +93,32 @@ def make_workdir(path: Path, config: dict | None = None, **dataset) -> Path:
 # far beyond the few minutes it takes: only turns a run that died silently into a failure
 PIPELINE_LIMIT_S = 3600
 
-# The test files that take longest, longest first (--durations of a whole run, under load 6-9;
-# the files of the shared run's readers count their own work, not their wait for it). Under
-# pytest-xdist (--dist=loadfile --no-loadscope-reorder, pyproject.toml) a file runs on one
-# worker, and files are handed out in collection order as workers free up: a long file handed
-# out last runs alone while the other worker idles (two clean runs of test_crash, 550 s, did).
-# Started first, the long files share the time and the short ones fill in at the end. The
-# readers of the shared tiny run (pipeline_run) come after the first few, once it has had
-# time to finish. Files not listed follow, in their usual order.
+# The test files that take longest, longest first (--durations of whole runs under load 6-9,
+# the readers of the shared tiny run counted without their wait for it). Under pytest-xdist
+# (--dist=loadfile --no-loadscope-reorder, pyproject.toml) a file runs on one worker, and files
+# are handed out in collection order as workers free up: a long file handed out last runs alone
+# while the other worker idles (test_crash's two clean runs, 550 s, did). Handed out first, the
+# long files share the time and the short ones fill in at the end. The readers of the shared
+# run (test_cross, test_predict, test_workflow, test_report) come after the first few, once it
+# has had time to finish. Files not listed follow, in their usual order.
 LONGEST_FIRST = [
     "test_crash.py",
     "test_slurm.py",  # mostly waiting for SLURM's status polls
-    "test_registry_plugin.py",
     "test_invariance.py",
+    "test_registry_plugin.py",
     "test_cross.py",
-    "test_leakage.py",
-    "test_bad_input.py",
+    "test_aligned_models.py",
     "test_predict.py",
+    "test_bad_input.py",
     "test_workflow.py",
+    "test_report.py",
     "test_sequence.py",
     "test_stacking.py",
-    "test_aligned_models.py",
-    "test_report.py",
-    "test_study.py",
-    "test_logistic.py",
     "test_labels.py",
+    "test_study.py",
+    "test_leakage.py",
+    "test_logistic.py",
+    "test_saved_models.py",
 ]
 
 

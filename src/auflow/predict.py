@@ -318,7 +318,7 @@ def predict_inputs(
     found = table["face_detected"].to_numpy() == 1
     kinds = choose_models(table, model_kind, one_model, static is not None, min_dynamic_frames)
     _warn_short_dynamic(table, kinds, static is not None, min_dynamic_frames, model_dir)
-    if not aligned_model and (table["face_detected"].to_numpy() == 1).any():
+    if not aligned_model:
         _warn_unaligned(table, model_dir, align)
     table["model"] = pd.Series(kinds, index=table.index, dtype="object")
     au_columns = _au_columns(manifest)

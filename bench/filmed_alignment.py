@@ -70,6 +70,20 @@ def agreement(crops: pd.DataFrame, filmed: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def cell(model: str, crops: dict, videos: dict, mode: str) -> str:
+    """One placement in one mode: the figures of :func:`agreement`, mean over the subjects'
+    videos, or "faces lost" when a video's faces are not all found."""
+    figures = []
+    for subject, video in videos.items():
+        filmed = predict_inputs(model, [str(video)], progress=False, align=mode)
+        if len(filmed) != len(crops[subject]) or not (filmed["face_detected"] == 1).all():
+            return f"{'faces lost':>31s}"
+        figures.append(agreement(crops[subject], filmed))
+    mean = {key: np.nanmean([f[key] for f in figures]) for key in figures[0]}
+    text = f"{mean['all']:5.2f} ({mean['active']:4.2f}, {mean['absent']:4.2f})"
+    return f"{text} / {mean['lowest']:4.2f}".rjust(31)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", required=True, help="a saved model folder")
@@ -96,25 +110,11 @@ def main() -> None:
     print(f"{'filmed':12s} " + " ".join(f"{mode:>31s}" for mode in args.align))
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.placements:
-            cells = []
-            for mode in args.align:
-                figures = []
-                for subject in args.subject:
-                    video = Path(tmp) / "filmed.avi"
-                    write_demo_video(subject, video, **PLACEMENTS[name])
-                    filmed = predict_inputs(args.model, [str(video)], progress=False, align=mode)
-                    lost = len(filmed) != len(crops[subject])
-                    if lost or not (filmed["face_detected"] == 1).all():
-                        break
-                    figures.append(agreement(crops[subject], filmed))
-                else:
-                    mean = {key: np.nanmean([f[key] for f in figures]) for key in figures[0]}
-                    cells.append(
-                        f"{mean['all']:5.2f} ({mean['active']:4.2f}, {mean['absent']:4.2f})"
-                        f" / {mean['lowest']:4.2f}".rjust(31)
-                    )
-                    continue
-                cells.append(f"{'faces lost':>31s}")
+            videos = {}  # each subject filmed once, then scored in every mode
+            for k, subject in enumerate(args.subject):
+                videos[subject] = Path(tmp) / f"filmed{k}.avi"
+                write_demo_video(subject, videos[subject], **PLACEMENTS[name])
+            cells = [cell(args.model, crops, videos, mode) for mode in args.align]
             print(f"{name:12s} " + " ".join(cells), flush=True)
 
 
